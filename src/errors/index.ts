@@ -1,0 +1,109 @@
+/**
+ * The error taxonomy. Every error pbxsync raises on purpose is one of these, with the cause chained.
+ * One top-level handler (src/cli/main.ts) maps them to exit codes.
+ */
+
+/** Base class: a message meant for an admin, plus a stable code. */
+export class PbxsyncError extends Error {
+  readonly code: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options?.code ?? 'PBXSYNC';
+  }
+}
+
+/** Worth trying again: network failures, timeouts, 429, 5xx, a lock held for a moment. */
+export class RetryableError extends PbxsyncError {
+  /** Server-requested delay (Retry-After), in milliseconds. */
+  readonly retryAfterMs?: number;
+  constructor(message: string, options?: { cause?: unknown; code?: string; retryAfterMs?: number }) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/** Will fail the same way again: validation refused by the target, a bad record. */
+export class TerminalError extends PbxsyncError {
+  /** The field the target refused, when it said. */
+  readonly field?: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string; field?: string }) {
+    super(message, options);
+    this.field = options?.field;
+  }
+}
+
+/**
+ * The operation collides with something pbxsync does not own (an extension, e-mail, DID or MAC held by an
+ * unmanaged user). Planned as a `conflict`, never retried.
+ */
+export class ConflictError extends TerminalError {
+  /** Who holds the contested value, e.g. "extension 200 (unmanaged user Amanda Camden)". */
+  readonly holder?: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string; field?: string; holder?: string }) {
+    super(message, options);
+    this.holder = options?.holder;
+  }
+}
+
+/** Invalid configuration or mapping file; exit code 2. `problems` lists every problem found. */
+export class ConfigError extends PbxsyncError {
+  readonly problems: ConfigProblem[];
+  constructor(message: string, problems: ConfigProblem[] = [], options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'CONFIG' });
+    this.problems = problems;
+  }
+}
+
+/** One problem in a configuration or mapping file. */
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  column?: number;
+  /** JSON path within the document, e.g. `sources[1].schedule`. */
+  path: string;
+  message: string;
+}
+
+/** Formats a ConfigProblem as `file:line:col: path: message`. */
+export function formatProblem(p: ConfigProblem): string {
+  const where = [p.file, p.line, p.column].filter((x) => x !== undefined).join(':');
+  return `${where}: ${p.path ? p.path + ': ' : ''}${p.message}`;
+}
+
+/** Bad command-line usage; exit code 2. */
+export class UsageError extends PbxsyncError {
+  constructor(message: string) {
+    super(message, { code: 'USAGE' });
+  }
+}
+
+/** Another process holds the state lock. */
+export class LockedError extends RetryableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'LOCKED' });
+  }
+}
+
+/** True for errors worth retrying (ours, or Node's network error codes). */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof RetryableError) return true;
+  if (err instanceof PbxsyncError) return false;
+  const code = (err as { code?: string } | undefined)?.code;
+  return (
+    typeof code === 'string' &&
+    ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED'].includes(code)
+  );
+}
+
+/** The message of an error and its causes, joined: "a: b: c". */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg && !parts.includes(msg)) parts.push(msg);
+    e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  }
+  return parts.join(': ');
+}

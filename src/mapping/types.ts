@@ -1,0 +1,69 @@
+import type { Identity, IdentityKey, IdentityOrigin, RecordIssue, UserFields } from '../model/index.js';
+
+/** An inclusive range of extension numbers, e.g. { from: "1000", to: "1999" }. Same digit count at both ends. */
+export interface NumberRange {
+  from: string;
+  to: string;
+}
+
+/** How the extension of a desired user is decided. */
+export type ExtensionRequest =
+  /** Taken from the record (e.g. the 3CX CSV `Number` column, the digits of `ipPhone`). */
+  | { kind: 'fixed'; value: string; rule: string }
+  /** Next free number in these ranges (global or the department's), unless the identity is already bound. */
+  | { kind: 'allocate'; ranges: NumberRange[]; rule: string };
+
+/** One mapping decision, for `explain` and for the plan's reasons. */
+export interface Decision {
+  /** The field decided (`scope`, `extension`, `role`, `department`, `email`, ...). */
+  field: string;
+  /** The value chosen, secrets masked. */
+  value?: unknown;
+  /** The rule that decided: `mappings/3cx-csv.yml#roles[2]`, `default`, ... */
+  rule: string;
+  /** Human sentence: "member of group Sales → department Sales". */
+  reason: string;
+}
+
+/** How PBX users bound to identities that leave scope, are disabled or deleted, are handled. */
+export interface RemovalPolicy {
+  /** `disable` (default) sets Enabled=false; `delete` disables first and deletes after the grace period; `keep` does nothing. */
+  action: 'disable' | 'delete' | 'keep';
+  /** Days between disabling and deleting (action=delete). */
+  graceDays: number;
+}
+
+/** Existing unmanaged PBX users may be bound to identities instead of creating duplicates (opt-in). */
+export type AdoptionMatch = 'email' | 'extension';
+
+/** The mapping's verdict on one identity, as the planner consumes it. */
+export interface DesiredUser {
+  key: IdentityKey;
+  /** Only the fields this mapping manages; fields absent here are never changed in the PBX. */
+  fields: Partial<UserFields>;
+  extension: ExtensionRequest;
+  /** Departments the mapping may create when missing (false: a missing department is a conflict). */
+  createDepartments: boolean;
+  /** Send the welcome e-mail on creation. */
+  sendWelcome: boolean;
+  /** Adoption rules that may bind an existing unmanaged user, in order. Empty: never adopt. */
+  adopt: AdoptionMatch[];
+  /** Disabled in the source (maps to `enabled: false` through the removal policy, not through fields). */
+  disabledInSource: boolean;
+  reasons: Decision[];
+  origin?: IdentityOrigin;
+}
+
+/** The result of mapping one identity. */
+export type MappingResult =
+  | { kind: 'user'; user: DesiredUser }
+  | { kind: 'out-of-scope'; key: IdentityKey; reasons: Decision[] }
+  | { kind: 'invalid'; key: IdentityKey; issues: RecordIssue[]; reasons: Decision[] };
+
+/** A compiled mapping file. `map` is pure apart from async expression evaluation. */
+export interface Mapping {
+  /** Path of the mapping file. */
+  readonly file: string;
+  readonly removal: RemovalPolicy;
+  map(identity: Identity): Promise<MappingResult>;
+}

@@ -1,0 +1,3 @@
+export * from './roles.js';
+export * from './user.js';
+export * from './identity.js';

@@ -1,0 +1,73 @@
+import type { RoleName } from './roles.js';
+
+/** A phone attached to a user. `mac` is 12 lower-case hex digits without separators. */
+export interface PhoneSpec {
+  mac: string;
+  /** Vendor model, e.g. "Yealink T46U". */
+  model?: string;
+  /** Provisioning template name, e.g. "yealinkT4x.ph.xml". */
+  template?: string;
+}
+
+/**
+ * The fields of a PBX user that pbxsync can manage. Everything a mapping can set lives here, in the
+ * normalised form both targets compare on (sorted lists, E.164 numbers, lower-case e-mail and MAC).
+ */
+export interface UserFields {
+  firstName: string;
+  lastName: string;
+  displayName: string | null;
+  /** Lower-cased; unique in the PBX when present. */
+  email: string | null;
+  /** E.164. */
+  mobile: string | null;
+  /** E.164 or an internal caller ID string as the PBX accepts it. */
+  outboundCallerId: string | null;
+  language: string | null;
+  /** Main department (3CX "Main Group membership"). */
+  department: string;
+  /** Further departments, sorted, never containing `department`. */
+  extraDepartments: string[];
+  role: RoleName;
+  /** E.164, sorted, each on one user only. */
+  dids: string[];
+  vmEnabled: boolean;
+  /** Secret. Digits only, at least 4. */
+  vmPin: string | null;
+  require2fa: boolean;
+  hideInPhonebook: boolean;
+  recordCalls: boolean;
+  /** Sorted by mac. */
+  phones: PhoneSpec[];
+  enabled: boolean;
+  /**
+   * Further PBX options carried through as-is, keyed by their 3CX CSV column name (e.g. `Ringtone`,
+   * `VMEmailOptions`, `AllowLanOnly`). Values are strings as in the CSV ("0"/"1" for flags).
+   */
+  options: Record<string, string>;
+}
+
+/** Names of UserFields, for per-field diffs. */
+export type UserFieldName = keyof UserFields;
+
+/** Fields whose values are secrets: never logged, never written to plans or reports. */
+export const SECRET_FIELDS: ReadonlySet<UserFieldName> = new Set<UserFieldName>(['vmPin']);
+
+/** A user as the target holds it. */
+export interface PbxUser extends UserFields {
+  /** The target's own id (embedded: a UUID; 3CX: the numeric `Id` as a string). */
+  id: string;
+  /** Digits; immutable once created. */
+  extension: string;
+}
+
+/** Where a managed user came from: the binding between a source record and a PBX user. */
+export interface IdentityKey {
+  source: string;
+  anchor: string;
+}
+
+/** `source/anchor`, the string form of an IdentityKey used as a map key. */
+export function keyString(key: IdentityKey): string {
+  return `${key.source}/${key.anchor}`;
+}

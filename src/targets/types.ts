@@ -1,0 +1,60 @@
+import type { PbxUser, UserFields } from '../model/index.js';
+
+/**
+ * A PBX target. Asynchronous and remote-shaped even for the embedded store, so 3CX fits the same engine:
+ * listings are paged behind AsyncIterables, every write may fail alone, errors are RetryableError (network,
+ * 429, 5xx), ConflictError (something unmanaged holds the value) or TerminalError (refused).
+ *
+ * Targets never import connectors or the reconciler.
+ */
+export interface Target {
+  readonly kind: 'embedded' | '3cx' | string;
+  /** What the apply queue may do against this target. */
+  readonly limits: TargetLimits;
+
+  /** Every user, normalised (server defaults folded so an unchanged user compares equal). */
+  listUsers(signal?: AbortSignal): AsyncIterable<PbxUser>;
+  /** Department names. */
+  listDepartments(signal?: AbortSignal): Promise<string[]>;
+  /** Creates missing departments; existing ones are left as they are. */
+  ensureDepartments(names: string[]): Promise<void>;
+
+  /** Creates a user; the target generates credentials (SIP auth, web password, PIN when none given). */
+  createUser(input: CreateUserInput): Promise<PbxUser>;
+  /** Changes only the fields given. */
+  updateUser(id: string, changes: Partial<UserFields>): Promise<void>;
+  /** Deletes users; per-user failures are returned, not thrown. */
+  deleteUsers(ids: string[]): Promise<DeleteResult[]>;
+  /** Sends (or re-sends) the welcome e-mail with account details. */
+  sendWelcome(id: string): Promise<void>;
+
+  /**
+   * Makes everything written so far durable. The apply loop calls it before journaling operations as done;
+   * a target whose writes are durable on return (3CX) does nothing.
+   */
+  commit(): Promise<void>;
+  /** Number of write calls that reached the store/server (for tests and metrics). */
+  writeCount(): number;
+  close(): Promise<void>;
+}
+
+/** Concurrency and rate limits the apply queue honours for a target. */
+export interface TargetLimits {
+  concurrency: number;
+  /** Writes per second at most (undefined: no limit). */
+  writesPerSecond?: number;
+}
+
+/** Input of Target.createUser. */
+export interface CreateUserInput extends UserFields {
+  extension: string;
+  /** Send the welcome e-mail after creation (when the user has an e-mail). */
+  sendWelcome: boolean;
+}
+
+/** Result of one delete. */
+export interface DeleteResult {
+  id: string;
+  /** Undefined when deleted. */
+  error?: string;
+}
