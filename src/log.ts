@@ -1,0 +1,76 @@
+import winston from 'winston';
+
+/** Logger type used across pbxsync (winston). Create children with `logger.child({ runId })`. */
+export type Logger = winston.Logger;
+
+const secretValues = new Set<string>();
+
+/**
+ * Registers a secret value so that it is masked in every log line, whatever field or message it ends up
+ * in. The config loader registers each secret it resolves; targets register generated credentials.
+ * Values shorter than 4 characters are not registered (they would mask ordinary text).
+ */
+export function registerSecret(value: string | undefined | null): void {
+  if (value && value.length >= 4) secretValues.add(value);
+}
+
+/** Replaces every registered secret in a string with `[redacted]`. */
+export function redact(text: string): string {
+  if (secretValues.size === 0) return text;
+  let out = text;
+  for (const s of secretValues) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+const SECRET_KEYS = /(password|secret|token|pin|authorization|apikey|api_key|credential)/i;
+
+function scrub(value: unknown, depth = 0): unknown {
+  if (depth > 6) return value;
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  if (value && typeof value === 'object' && !(value instanceof Error)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = SECRET_KEYS.test(k) && (typeof v === 'string' || typeof v === 'number') ? '[redacted]' : scrub(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+const redactFormat = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    const v = (info as Record<string, unknown>)[key];
+    (info as Record<string, unknown>)[key] =
+      SECRET_KEYS.test(key) && (typeof v === 'string' || typeof v === 'number') ? '[redacted]' : scrub(v);
+  }
+  if (typeof info.message === 'string') info.message = redact(info.message);
+  return info;
+});
+
+/** Options of createLogger. */
+export interface LoggerOptions {
+  level?: string;
+  /** Also write JSON lines to this file. */
+  file?: string;
+  /** Where console output goes; default stderr so stdout stays clean for `--json`. */
+  silent?: boolean;
+}
+
+/** A JSON logger (one object per line on stderr, optionally a file) with secret redaction. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const transports: winston.transport[] = [
+    new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], silent: options.silent }),
+  ];
+  if (options.file) transports.push(new winston.transports.File({ filename: options.file }));
+  return winston.createLogger({
+    level: options.level ?? process.env.PBXSYNC_LOG_LEVEL ?? 'info',
+    format: winston.format.combine(winston.format.errors({ stack: false }), redactFormat(), winston.format.timestamp(), winston.format.json()),
+    transports,
+  });
+}
+
+/** A logger that drops everything (tests, library use). */
+export function silentLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}
