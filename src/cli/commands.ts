@@ -1,0 +1,257 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, validateConfig } from '../config/load.js';
+import type { ServiceConfig } from '../config/types.js';
+import { createLogger, type Logger } from '../log.js';
+import { createEngine, type Engine } from '../engine/engine.js';
+import { EXIT, computePlan, runSync, savePlan, type SavedPlan, type SyncOutcome } from '../engine/sync.js';
+import { formatPlan, summaryJson } from '../reconcile/serialize.js';
+import { UsageError, formatProblem } from '../errors/index.js';
+import { createProgress } from './output.js';
+import { runDaemon } from '../daemon/run.js';
+import { exportUsers } from '../engine/export.js';
+import { explain } from '../engine/explain.js';
+import { collectStatus } from '../engine/status.js';
+import { validateMappingFile } from '../mapping/load.js';
+
+interface GlobalOptions {
+  config: string;
+  json?: boolean;
+}
+
+async function withEngine<T>(program: Command, fn: (engine: Engine, opts: GlobalOptions) => Promise<T>): Promise<T> {
+  const opts = program.opts<GlobalOptions>();
+  const config = await loadConfig(path.resolve(opts.config));
+  const logger = makeLogger(config);
+  const engine = await createEngine(config, { logger });
+  try {
+    return await fn(engine, opts);
+  } finally {
+    await engine.close();
+  }
+}
+
+function makeLogger(config: ServiceConfig): Logger {
+  return createLogger({ level: process.env.PBXSYNC_LOG_LEVEL ?? config.logging.level, file: config.logging.file });
+}
+
+function printOutcome(outcome: SyncOutcome, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ ...summaryJson(outcome.plan, outcome.report), heldPlan: outcome.heldPlanFile ?? null }) + '\n');
+    return;
+  }
+  const out: string[] = [formatPlan(outcome.plan)];
+  for (const issue of outcome.plan.issues) {
+    out.push(`! ${[issue.file, issue.line].filter((x) => x !== undefined).join(':')}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);
+  }
+  if (outcome.report) {
+    for (const f of outcome.report.failed) out.push(`✗ ${f.op.kind} ${f.op.extension}: ${f.error}`);
+    const s = outcome.report.summary;
+    out.push(
+      `applied: ${s.create} created, ${s.update} updated, ${s.disable} disabled, ${s.enable} enabled, ${s.delete} deleted, ${s.adopt} adopted; ${outcome.report.failed.length} failed` +
+        (outcome.report.interrupted ? ' (interrupted)' : ''),
+    );
+  }
+  if (outcome.plan.held) {
+    out.push(`HELD: ${outcome.plan.held}`);
+    if (outcome.heldPlanFile) out.push(`review it, then approve with: pbxsync apply ${outcome.heldPlanFile}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+/** Registers every command of DESIGN §3 on the program; `setExit` receives each command's exit code. */
+export function commands(program: Command, setExit: (code: number) => void): void {
+  program
+    .command('run')
+    .description('run the daemon: schedules, drop-folder watch, status server; stops cleanly on SIGTERM/SIGINT')
+    .action(async () => {
+      const opts = program.opts<GlobalOptions>();
+      const config = await loadConfig(path.resolve(opts.config));
+      setExit(await runDaemon(config, { logger: makeLogger(config) }));
+    });
+
+  program
+    .command('sync')
+    .description('one reconciliation now')
+    .option('-s, --source <name...>', 'only these sources')
+    .option('--full', 'ignore saved cursors and read everything')
+    .option('--dry-run', 'plan only, change nothing')
+    .option('--approve', 'let a plan held by a safety threshold through')
+    .action(async (o: { source?: string[]; full?: boolean; dryRun?: boolean; approve?: boolean }) => {
+      await withEngine(program, async (engine, g) => {
+        const progress = createProgress(!g.json);
+        try {
+          const outcome = await runSync(engine, {
+            sources: o.source,
+            full: !!o.full,
+            dryRun: !!o.dryRun,
+            approve: !!o.approve,
+            onProgress: progress.update,
+          });
+          progress.stop();
+          printOutcome(outcome, g.json);
+          setExit(outcome.exitCode);
+        } finally {
+          progress.stop();
+        }
+      });
+    });
+
+  program
+    .command('plan')
+    .description('compute and print the plan; change nothing')
+    .option('-s, --source <name...>', 'only these sources')
+    .option('--full', 'ignore saved cursors and read everything')
+    .option('-o, --out <file>', 'save the plan for `pbxsync apply`')
+    .action(async (o: { source?: string[]; full?: boolean; out?: string }) => {
+      await withEngine(program, async (engine, g) => {
+        const target = await engine.openTarget({ readOnly: true });
+        try {
+          const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target);
+          let file: string | undefined;
+          if (o.out) file = await savePlan(engine, plan, { sources: sourceNames, full: !!o.full }, path.resolve(o.out));
+          printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);
+          setExit(plan.held ? EXIT.held : plan.issues.length || plan.summary.conflicts ? EXIT.partial : EXIT.ok);
+        } finally {
+          await target.close();
+        }
+      });
+    });
+
+  program
+    .command('apply')
+    .description('apply a saved plan (also a held one); refuses a plan whose basis changed')
+    .argument('<file>', 'plan file written by `plan --out` or saved when a plan was held')
+    .action(async (file: string) => {
+      await withEngine(program, async (engine, g) => {
+        let saved: SavedPlan;
+        try {
+          saved = JSON.parse(await fs.readFile(path.resolve(file), 'utf8')) as SavedPlan;
+        } catch (err) {
+          throw new UsageError(`cannot read plan file ${file}: ${(err as Error).message}`);
+        }
+        const basis = (saved.plan as { basis?: string } | undefined)?.basis;
+        if (saved.version !== 1 || !basis) throw new UsageError(`${file} is not a pbxsync plan file`);
+        const outcome = await runSync(engine, {
+          sources: saved.request.sources,
+          full: saved.request.full,
+          inputs: saved.request.inputs,
+          dryRun: false,
+          approve: true,
+          expectBasis: basis,
+        });
+        printOutcome(outcome, g.json);
+        setExit(outcome.exitCode);
+      });
+    });
+
+  program
+    .command('import')
+    .description('one CSV file through the same pipeline as the drop folder')
+    .argument('<file>', 'CSV file (3CX import format unless the source mapping says otherwise)')
+    .option('-s, --source <name>', 'the CSV source whose mapping and mode apply (default: the first csv source)')
+    .option('--dry-run', 'plan only, change nothing')
+    .option('--approve', 'let a plan held by a safety threshold through')
+    .action(async (file: string, o: { source?: string; dryRun?: boolean; approve?: boolean }) => {
+      await withEngine(program, async (engine, g) => {
+        const source = o.source ?? engine.config.sources.find((s) => s.type === 'csv')?.name;
+        if (!source) throw new UsageError(`no csv source in ${engine.config.file}; add one or name it with --source`);
+        const abs = path.resolve(file);
+        await fs.access(abs).catch(() => {
+          throw new UsageError(`cannot read ${file}`);
+        });
+        const progress = createProgress(!g.json);
+        try {
+          const outcome = await runSync(engine, {
+            sources: [source],
+            full: false,
+            dryRun: !!o.dryRun,
+            approve: !!o.approve,
+            inputs: { [source]: abs },
+            onProgress: progress.update,
+          });
+          progress.stop();
+          printOutcome(outcome, g.json);
+          setExit(outcome.exitCode);
+        } finally {
+          progress.stop();
+        }
+      });
+    });
+
+  program
+    .command('export')
+    .description("the PBX's users; csv is the 3CX import format")
+    .option('-f, --format <format>', 'csv or json', 'csv')
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .action(async (o: { format: string; out?: string }) => {
+      if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
+      await withEngine(program, async (engine) => {
+        const text = await exportUsers(engine, o.format as 'csv' | 'json');
+        if (o.out) await fs.writeFile(path.resolve(o.out), text);
+        else process.stdout.write(text);
+      });
+    });
+
+  program
+    .command('explain')
+    .description('for an identity (anchor, e-mail) or an extension: every mapping decision and why')
+    .argument('<id>', 'anchor, e-mail address or extension')
+    .option('-f, --file <csv>', 'CSV file to look the identity up in (default: the newest processed files)')
+    .action(async (id: string, o: { file?: string }) => {
+      await withEngine(program, async (engine, g) => {
+        const result = await explain(engine, id, { file: o.file ? path.resolve(o.file) : undefined });
+        if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
+        else process.stdout.write(result.text + '\n');
+        setExit(result.found ? EXIT.ok : EXIT.failure);
+      });
+    });
+
+  program
+    .command('validate')
+    .description('check the configuration and mapping files; every problem with file, line and path')
+    .action(async () => {
+      const g = program.opts<GlobalOptions>();
+      const { config, problems, warnings } = await validateConfig(path.resolve(g.config));
+      const all = [...problems];
+      if (config) {
+        for (const s of config.sources) {
+          all.push(...(await validateMappingFile(s.mapping, { numbering: config.numbering, removal: config.safety.removal })));
+        }
+      }
+      if (g.json) {
+        process.stdout.write(JSON.stringify({ valid: all.length === 0, problems: all, warnings }) + '\n');
+      } else {
+        for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
+        for (const p of all) process.stderr.write(`${formatProblem(p)}\n`);
+        process.stdout.write(all.length === 0 ? `${g.config}: valid\n` : `${all.length} problem(s)\n`);
+      }
+      if (all.length) setExit(EXIT.usage);
+    });
+
+  program
+    .command('status')
+    .description('last runs, pending or held plans, source health, counts')
+    .action(async () => {
+      await withEngine(program, async (engine, g) => {
+        const status = await collectStatus(engine);
+        if (g.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        else process.stdout.write(formatStatus(status) + '\n');
+      });
+    });
+}
+
+function formatStatus(status: Awaited<ReturnType<typeof collectStatus>>): string {
+  const lines: string[] = [];
+  lines.push(`target: ${status.target.kind}, ${status.target.users} users (${status.managed} managed by pbxsync)`);
+  if (status.held) lines.push(`HELD PLAN: ${status.held.reason}\n  approve with: pbxsync apply ${status.held.file}`);
+  for (const s of status.sources) {
+    lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? 'ok' : `FAILING: ${s.health.error ?? ''}`) : 'never ran'}${s.health?.at ? ` at ${s.health.at}` : ''}`);
+  }
+  lines.push('last runs:');
+  for (const r of status.runs.slice(0, 10)) {
+    lines.push(`  ${r.runId} ${r.sources.join(',')} exit ${r.exitCode}${r.held ? ` held: ${r.held}` : ''}${r.error ? ` error: ${r.error}` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { commands } from './commands.js';
+import { ConfigError, PbxsyncError, UsageError, describeError, formatProblem } from '../errors/index.js';
+import { EXIT } from '../engine/sync.js';
+
+/**
+ * The single top-level error boundary: every command's error ends here and becomes an exit code
+ * (DESIGN §3): 1 runtime failure, 2 usage or invalid config/mapping. Commands return 0, 3 or 4 themselves.
+ */
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('pbxsync')
+    .description("Keeps a phone system's users in step with the company directory.")
+    .option('-c, --config <file>', 'service configuration', 'service.yml')
+    .addOption(new Option('--json', 'machine-readable output on stdout'))
+    .exitOverride()
+    .showHelpAfterError();
+  let exitCode = EXIT.ok as number;
+  commands(program, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : EXIT.usage;
+    }
+    const json = argv.includes('--json');
+    if (err instanceof ConfigError) {
+      const lines = err.problems.length ? err.problems.map(formatProblem) : [err.message];
+      if (json) process.stdout.write(JSON.stringify({ error: err.message, problems: err.problems }) + '\n');
+      else process.stderr.write(`pbxsync: ${err.message}\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof UsageError) {
+      if (json) process.stdout.write(JSON.stringify({ error: err.message }) + '\n');
+      else process.stderr.write(`pbxsync: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    const message = describeError(err);
+    if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
+    else process.stderr.write(`pbxsync: ${message}\n`);
+    if (!(err instanceof PbxsyncError) && process.env.PBXSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return EXIT.failure;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`pbxsync: ${describeError(err)}\n`);
+    process.exitCode = EXIT.failure;
+  },
+);

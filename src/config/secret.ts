@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { registerSecret } from '../log.js';
+import type { SecretValue } from './types.js';
+
+const REDACTED = '[redacted]';
+
+/**
+ * A resolved secret. The value sits in a private field and is only reachable through `reveal()`: every
+ * accidental path to text (string templates, JSON.stringify, util.inspect, winston's formatters) prints
+ * `[redacted]`, so a secret that ends up in a log line, a plan or the status page shows nothing.
+ */
+export class Secret implements SecretValue {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  /** The secret itself. Call this only where the value is handed to the system that needs it. */
+  reveal(): string {
+    return this.#value;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+
+  [Symbol.toPrimitive](): string {
+    return REDACTED;
+  }
+}
+
+/** A secret reference as written in service.yml: `"${ENV}"`, `"prefix${ENV}suffix"`, a literal, or `{ file }`. */
+export type SecretRef = string | { file: string };
+
+/** Outcome of resolving one secret reference. Messages name variables and files, never values. */
+export interface SecretResolution {
+  secret?: Secret;
+  /** Why it could not be resolved (the reference stays unresolved). */
+  problem?: string;
+  /** Resolved, but in a way that deserves attention (an inline literal). */
+  warning?: string;
+}
+
+/** Options of resolveSecretRef. */
+export interface ResolveSecretOptions {
+  /** Environment to read `${NAME}` from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Folder that relative `{ file }` paths are resolved against (the config file's folder). */
+  baseDir: string;
+  /** Dotted path of the reference in its document, used in the inline-secret warning. */
+  path: string;
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Resolves a secret reference and registers the result (and, for embedded references, each substituted
+ * variable) with the log redactor. Exported so later connectors can resolve secrets in their `settings`
+ * the same way service.yml does.
+ */
+export async function resolveSecretRef(ref: SecretRef, options: ResolveSecretOptions): Promise<SecretResolution> {
+  if (typeof ref === 'object') {
+    const file = path.resolve(options.baseDir, ref.file);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      return { problem: `cannot read secret file ${file} (${code})` };
+    }
+    const value = text.trim();
+    if (value === '') return { problem: `secret file ${file} is empty` };
+    registerSecret(value);
+    return { secret: new Secret(value) };
+  }
+
+  const env = options.env ?? process.env;
+  const names = [...ref.matchAll(ENV_REF)].map((m) => m[1]!);
+  if (names.length === 0) {
+    registerSecret(ref);
+    return {
+      secret: new Secret(ref),
+      warning: `inline secret at ${options.path}; use \${ENV} or a file`,
+    };
+  }
+  const missing = names.filter((n) => env[n] === undefined || env[n] === '');
+  if (missing.length > 0) {
+    const list = [...new Set(missing)].join(', ');
+    return {
+      problem: `environment variable${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} not set`,
+    };
+  }
+  // Each substituted part is registered too: a client library may log the password without the rest of the URL.
+  for (const n of names) registerSecret(env[n]);
+  const value = ref.replace(ENV_REF, (_m, n: string) => env[n]!);
+  registerSecret(value);
+  return { secret: new Secret(value) };
+}

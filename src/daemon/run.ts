@@ -1,0 +1,162 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { ServiceConfig, SourceConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { createEngine, type Engine } from '../engine/engine.js';
+import { EXIT, newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
+import { collectStatus } from '../engine/status.js';
+import { createMetrics } from './metrics.js';
+import { startStatusServer } from './status.js';
+import { createScheduler } from './scheduler.js';
+import { watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
+import type { CsvReport } from '../../connectors/csv/report.js';
+import { describeError } from '../errors/index.js';
+
+/** Builds the report written beside a processed or failed drop-folder file. */
+export function csvReportFor(file: string, source: string, startedAt: Date, outcome: SyncOutcome): CsvReport {
+  const read = outcome.reads.find((r) => r.source === source);
+  const failedOps = outcome.report?.failed ?? [];
+  return {
+    file,
+    source,
+    runId: outcome.runId,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    rows: read?.count ?? 0,
+    applied: outcome.report?.applied.length ?? 0,
+    rejected: [
+      ...outcome.plan.issues.map((i) => ({ line: i.line ?? 0, column: i.field, record: i.record, reason: i.message })),
+      ...outcome.plan.operations
+        .filter((op) => op.kind === 'conflict')
+        .map((op) => ({ line: op.origin?.line ?? 0, column: op.conflict?.field, record: op.key?.anchor ?? op.extension, reason: op.reason })),
+      ...failedOps.map((f) => ({ line: f.op.origin?.line ?? 0, column: undefined, record: f.op.key?.anchor ?? f.op.extension, reason: f.error })),
+    ],
+    summary: { ...(outcome.report?.summary ?? outcome.plan.summary) },
+    held: outcome.plan.held,
+  };
+}
+
+/** Processes one dropped CSV file through the full pipeline and says where the file goes. */
+export async function processDroppedFile(engine: Engine, source: SourceConfig, file: string, signal?: AbortSignal): Promise<FileOutcome> {
+  const startedAt = new Date();
+  const runId = newRunId();
+  const logger = engine.logger.child({ runId, source: source.name, file: path.basename(file) });
+  logger.info('processing dropped file');
+  const outcome = await runSync(engine, {
+    runId,
+    sources: [source.name],
+    inputs: { [source.name]: file },
+    full: false,
+    dryRun: false,
+    approve: false,
+    signal,
+  });
+  const report = csvReportFor(file, source.name, startedAt, outcome);
+  const read = outcome.reads.find((r) => r.source === source.name);
+  // A held plan or a file that could not be read at all goes to failed/ (nothing of it was applied);
+  // a file whose good rows applied goes to processed/ even when some rows were rejected.
+  const status: FileOutcome['status'] =
+    outcome.exitCode === EXIT.held || !read?.complete || (read.desired.length === 0 && read.issues.length > 0) ? 'failed' : 'processed';
+  logger.info('dropped file done', { status, exitCode: outcome.exitCode, summary: report.summary, held: outcome.plan.held });
+  return { status, report };
+}
+
+/** Options of runDaemon. */
+export interface DaemonOptions {
+  logger: Logger;
+  /** Resolves when the daemon should stop (tests); SIGTERM/SIGINT also stop it. */
+  stopSignal?: Promise<void>;
+  /** Called once everything listens (tests). */
+  onReady?: (info: { statusUrl: string }) => void;
+}
+
+/**
+ * The daemon: a status server, the drop-folder watchers, the poll and nightly schedules. Never runs two
+ * reconciliations of one source at once. SIGTERM/SIGINT stop it cleanly: no new work is taken, the
+ * operation in flight finishes (or is journaled), the state is saved, then the process exits 0.
+ */
+export async function runDaemon(config: ServiceConfig, options: DaemonOptions): Promise<number> {
+  const logger = options.logger;
+  const metrics = createMetrics();
+  const engine = await createEngine(config, { logger, metrics });
+  const scheduler = createScheduler({ timezone: config.schedule.timezone, logger });
+  const closers: Array<() => Promise<void>> = [];
+
+  const status = await startStatusServer({
+    listen: config.status.listen,
+    token: config.status.token,
+    metrics,
+    logger,
+    getStatus: () => collectStatus(engine, { countTargetUsers: false }),
+  });
+  closers.push(status.close);
+  metrics.managedUsers.set(engine.state.bindings().length);
+
+  for (const source of config.sources) {
+    if (source.type === 'csv' && source.csv) {
+      await fs.mkdir(source.csv.folder, { recursive: true });
+      const watcher = watchDropFolder({
+        settings: source.csv,
+        logger: logger.child({ source: source.name }),
+        onFile: async (file) => {
+          const result = await scheduler.runExclusive(source.name, (signal) => processDroppedFile(engine, source, file, signal));
+          metrics.managedUsers.set(engine.state.bindings().length);
+          if (!result) throw new Error('the daemon is stopping; file left for the next start');
+          return result;
+        },
+      });
+      closers.unshift(() => watcher.close());
+      continue;
+    }
+    const poll = source.schedule ?? config.schedule.poll;
+    scheduler.every(`${source.name}:poll`, poll, async (signal) => {
+      await scheduler.runExclusive(source.name, async (inner) => {
+        await runScheduled(engine, source.name, false, anySignal(signal, inner));
+      });
+    });
+    scheduler.every(`${source.name}:full`, config.schedule.full, async (signal) => {
+      await scheduler.runExclusive(source.name, async (inner) => {
+        await runScheduled(engine, source.name, true, anySignal(signal, inner));
+      });
+    });
+  }
+
+  logger.info('pbxsync running', {
+    target: config.target.type,
+    sources: config.sources.map((s) => s.name),
+    status: status.url,
+    stateDir: config.stateDir,
+  });
+  options.onReady?.({ statusUrl: status.url });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info('stopping', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    options.stopSignal?.then(() => stop('request'));
+  });
+
+  await scheduler.stop();
+  for (const close of closers) await close().catch((err) => logger.warn('close failed', { error: describeError(err) }));
+  await engine.state.save();
+  await engine.close();
+  logger.info('stopped');
+  return EXIT.ok;
+}
+
+async function runScheduled(engine: Engine, source: string, full: boolean, signal: AbortSignal): Promise<void> {
+  try {
+    const outcome = await runSync(engine, { sources: [source], full, dryRun: false, approve: false, signal });
+    engine.metrics?.managedUsers.set(engine.state.bindings().length);
+    if (outcome.exitCode === EXIT.held) engine.logger.warn('scheduled run held', { source, held: outcome.plan.held });
+  } catch (err) {
+    engine.logger.error('scheduled run failed', { source, full, error: describeError(err) });
+  }
+}
+
+function anySignal(...signals: AbortSignal[]): AbortSignal {
+  return AbortSignal.any(signals);
+}

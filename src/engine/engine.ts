@@ -1,0 +1,85 @@
+import path from 'node:path';
+import type { ServiceConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Mapping } from '../mapping/types.js';
+import type { Source } from '../model/index.js';
+import type { Target } from '../targets/types.js';
+import { loadMapping } from '../mapping/load.js';
+import { createSource } from '../sources.js';
+import { EmbeddedTarget } from '../targets/embedded/target.js';
+import { ThreeCxTarget } from '../targets/threecx/target.js';
+import { StateStore } from '../state/store.js';
+import { Journal } from '../reconcile/journal.js';
+import { UsageError } from '../errors/index.js';
+import type { Metrics } from '../daemon/metrics.js';
+
+/**
+ * Everything one pbxsync process works with, built once from service.yml by `createEngine` (the single
+ * composition root). Per-run state is never kept here; a run gets its own id and child logger.
+ */
+export interface Engine {
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  readonly state: StateStore;
+  readonly journal: Journal;
+  readonly metrics?: Metrics;
+  /** The configured sources by name. */
+  readonly sources: Map<string, Source>;
+  /** The compiled mapping of a source (cached). */
+  mapping(sourceName: string): Promise<Mapping>;
+  /** Opens the target. `readOnly` opens the embedded store without taking its lock (export, status, plan). */
+  openTarget(options?: { readOnly?: boolean }): Promise<Target>;
+  close(): Promise<void>;
+}
+
+/** Options of createEngine. */
+export interface EngineOptions {
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** The composition root: builds sources, state, journal and the target factory from the configuration. */
+export async function createEngine(config: ServiceConfig, options: EngineOptions): Promise<Engine> {
+  const state = await StateStore.open(config.stateDir);
+  const journal = new Journal({ file: path.join(config.stateDir, 'journal.jsonl') });
+  const sources = new Map<string, Source>();
+  for (const s of config.sources) sources.set(s.name, createSource(s));
+  const mappings = new Map<string, Promise<Mapping>>();
+
+  return {
+    config,
+    logger: options.logger,
+    metrics: options.metrics,
+    state,
+    journal,
+    sources,
+    mapping(sourceName) {
+      const sourceConfig = config.sources.find((s) => s.name === sourceName);
+      if (!sourceConfig) throw new UsageError(`no source named "${sourceName}" in ${config.file}`);
+      let m = mappings.get(sourceName);
+      if (!m) {
+        m = loadMapping(sourceConfig.mapping, { numbering: config.numbering, removal: config.safety.removal });
+        m.catch(() => mappings.delete(sourceName));
+        mappings.set(sourceName, m);
+      }
+      return m;
+    },
+    async openTarget(openOptions) {
+      const t = config.target;
+      if (t.type === 'embedded') {
+        return EmbeddedTarget.fromConfig(t, {
+          numbering: config.numbering,
+          mail: config.mail,
+          logger: options.logger,
+          webClientUrl: config.provisioning.publicUrl,
+          readOnly: openOptions?.readOnly,
+        });
+      }
+      return ThreeCxTarget.fromConfig(t, { logger: options.logger });
+    },
+    async close() {
+      await journal.close();
+      for (const s of sources.values()) await s.close?.();
+    },
+  };
+}

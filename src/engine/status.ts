@@ -1,0 +1,41 @@
+import type { Engine } from './engine.js';
+
+/** What `pbxsync status` and the daemon's /status page show. Never contains secrets. */
+export interface StatusReport {
+  target: { kind: string; users: number | null; error?: string };
+  managed: number;
+  held: { file: string; reason: string; runId: string; at: string } | null;
+  sources: Array<{ name: string; type: string; mapping: string; health?: { at: string; ok: boolean; error?: string; count?: number } }>;
+  runs: Array<{ runId: string; sources: string[]; startedAt: string; finishedAt?: string; exitCode: number; held?: string | null; error?: string; summary?: unknown }>;
+}
+
+/** Collects the status from the state store and a read-only look at the target. */
+export async function collectStatus(engine: Engine, options: { countTargetUsers?: boolean } = {}): Promise<StatusReport> {
+  let users: number | null = null;
+  let error: string | undefined;
+  if (options.countTargetUsers !== false) {
+    try {
+      const target = await engine.openTarget({ readOnly: true });
+      try {
+        users = 0;
+        for await (const _ of target.listUsers()) users++;
+      } finally {
+        await target.close();
+      }
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+  }
+  return {
+    target: { kind: engine.config.target.type, users, ...(error ? { error } : {}) },
+    managed: engine.state.bindings().length,
+    held: engine.state.held() ?? null,
+    sources: engine.config.sources.map((s) => ({
+      name: s.name,
+      type: s.type,
+      mapping: s.mapping,
+      health: engine.state.sourceHealth(s.name),
+    })),
+    runs: engine.state.runs().slice(0, 20),
+  };
+}

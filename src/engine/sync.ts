@@ -1,0 +1,236 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Engine } from './engine.js';
+import { readSource, type MappedRead } from './read.js';
+import type { ActualState, Plan, PlanState } from '../reconcile/types.js';
+import type { PbxUser } from '../model/index.js';
+import { plan as buildPlan } from '../reconcile/plan.js';
+import { applyGuards } from '../reconcile/guards.js';
+import { apply, type ApplyReport } from '../reconcile/apply.js';
+import { serializePlan } from '../reconcile/serialize.js';
+import { acquireLock } from '../state/lock.js';
+import { UsageError, describeError } from '../errors/index.js';
+import type { Target } from '../targets/types.js';
+
+/** Exit codes of DESIGN §3. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
+
+/** What to reconcile. */
+export interface SyncRequest {
+  /** Source names; default all. */
+  sources?: string[];
+  /** Ignore cursors; read everything. */
+  full: boolean;
+  /** Plan only; apply nothing. */
+  dryRun: boolean;
+  /** Let a threshold-held plan through (`--approve`, or `apply FILE`). */
+  approve: boolean;
+  /** Per-source input (the CSV file of a drop-folder or `import` run). */
+  inputs?: Record<string, string>;
+  /** Expected basis (apply FILE): refuse when the recomputed plan's basis differs. */
+  expectBasis?: string;
+  runId?: string;
+  signal?: AbortSignal;
+  /** Progress of reading and applying, for a terminal progress bar. */
+  onProgress?: (phase: 'read' | 'apply', done: number, total?: number) => void;
+}
+
+/** The result of one reconciliation. */
+export interface SyncOutcome {
+  runId: string;
+  plan: Plan;
+  report?: ApplyReport;
+  reads: MappedRead[];
+  /** Path of the saved plan when held (for `pbxsync apply`). */
+  heldPlanFile?: string;
+  exitCode: number;
+}
+
+/** A saved plan file: the plan (secrets masked) plus what is needed to recompute it. */
+export interface SavedPlan {
+  version: 1;
+  request: { sources: string[]; full: boolean; inputs?: Record<string, string> };
+  plan: unknown;
+}
+
+/** Reads the actual state of the target. */
+export async function readActual(target: Target, signal?: AbortSignal): Promise<ActualState> {
+  const users: PbxUser[] = [];
+  for await (const u of target.listUsers(signal)) users.push(u);
+  return { users, departments: await target.listDepartments(signal) };
+}
+
+/** Computes the plan (read sources, map, list target, plan, guards) without applying anything. */
+export async function computePlan(
+  engine: Engine,
+  request: SyncRequest,
+  target: Target,
+): Promise<{ runId: string; plan: Plan; reads: MappedRead[]; sourceNames: string[] }> {
+  const runId = request.runId ?? newRunId();
+  const logger = engine.logger.child({ runId });
+  const sourceNames = request.sources?.length ? request.sources : [...engine.sources.keys()];
+  for (const name of sourceNames) if (!engine.sources.has(name)) throw new UsageError(`no source named "${name}" in ${engine.config.file}`);
+
+  const started = Date.now();
+  const reads: MappedRead[] = [];
+  for (const name of sourceNames) {
+    const source = engine.sources.get(name)!;
+    const mapping = await engine.mapping(name);
+    const read = await readSource({
+      source,
+      mapping,
+      cursor: request.full ? undefined : engine.state.getCursor(name),
+      full: request.full,
+      input: request.inputs?.[name],
+      signal: request.signal,
+      logger,
+      onIdentity: (n) => request.onProgress?.('read', n),
+    });
+    if (read.note) logger.warn(read.note, { source: name });
+    reads.push(read);
+  }
+  const readMs = Date.now() - started;
+  const actual = await readActual(target, request.signal);
+  const state: PlanState = {
+    bindings: engine.state.bindings(),
+    lastGoodCount: engine.state.lastGoodCounts(),
+    now: new Date(),
+    pendingCreates: await engine.journal.pendingCreates(),
+  };
+  const planned = buildPlan({
+    runId,
+    sources: reads,
+    actual,
+    state,
+    numbering: engine.config.numbering,
+    safety: engine.config.safety,
+  });
+  const managedCount = state.bindings.length;
+  const guarded = applyGuards(planned, { state, safety: engine.config.safety, managedCount, approved: request.approve });
+  logger.info('planned', {
+    phase: 'plan',
+    sources: sourceNames,
+    readMs,
+    planMs: Date.now() - started - readMs,
+    summary: guarded.summary,
+    held: guarded.held,
+  });
+  return { runId, plan: guarded, reads, sourceNames };
+}
+
+/**
+ * One reconciliation: plan, hold or apply, record the run. Holds the state lock while applying so two
+ * processes never apply at once.
+ */
+export async function runSync(engine: Engine, request: SyncRequest): Promise<SyncOutcome> {
+  const runId = request.runId ?? newRunId();
+  const logger = engine.logger.child({ runId });
+  const startedAt = new Date();
+  const release = request.dryRun ? undefined : await acquireLock(engine.config.stateDir);
+  let target: Target | undefined;
+  try {
+    target = await engine.openTarget({ readOnly: request.dryRun });
+    const { plan, reads, sourceNames } = await computePlan(engine, { ...request, runId }, target);
+    if (request.expectBasis && plan.basis !== request.expectBasis) {
+      throw new UsageError(
+        'the saved plan no longer matches the sources and the PBX (its basis changed); run `pbxsync plan` again and review the new plan',
+      );
+    }
+    if (request.dryRun) {
+      return { runId, plan, reads, exitCode: exitCodeFor(plan) };
+    }
+    if (plan.held) {
+      const heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs: request.inputs });
+      engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString() });
+      await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.held });
+      logger.warn('plan held by a safety guard; nothing applied', { held: plan.held, plan: heldPlanFile });
+      engine.metrics?.heldPlans.set(1);
+      return { runId, plan, reads, heldPlanFile, exitCode: EXIT.held };
+    }
+    const report = await apply(plan, {
+      target,
+      state: engine.state,
+      journal: engine.journal,
+      logger,
+      concurrency: engine.config.apply.concurrency,
+      retries: engine.config.apply.retries,
+      checkpointEvery: engine.config.apply.checkpointEvery,
+      signal: request.signal,
+      onProgress: (done, total) => request.onProgress?.('apply', done, total),
+    });
+    if (request.approve) engine.state.clearHeld();
+    engine.metrics?.heldPlans.set(engine.state.held() ? 1 : 0);
+    for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
+    for (const f of report.failed) engine.metrics?.operations.inc({ kind: f.op.kind, result: 'failed' });
+    const exitCode = report.failed.length > 0 || plan.issues.length > 0 || plan.summary.conflicts > 0 ? EXIT.partial : EXIT.ok;
+    await recordRun(engine, { runId, sourceNames, startedAt, plan, report, exitCode });
+    logger.info('applied', { phase: 'apply', summary: report.summary, failed: report.failed.length, interrupted: report.interrupted });
+    return { runId, plan, report, reads, exitCode };
+  } catch (err) {
+    await recordRun(engine, {
+      runId,
+      sourceNames: request.sources ?? [...engine.sources.keys()],
+      startedAt,
+      exitCode: EXIT.failure,
+      error: describeError(err),
+    }).catch(() => undefined);
+    throw err;
+  } finally {
+    await target?.close();
+    await release?.();
+  }
+}
+
+function exitCodeFor(plan: Plan): number {
+  if (plan.held) return EXIT.held;
+  if (plan.issues.length > 0 || plan.summary.conflicts > 0) return EXIT.partial;
+  return EXIT.ok;
+}
+
+/** A short, sortable, unique run id: `20261123T140501Z-3f9a1c`. */
+export function newRunId(): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${ts}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** Writes a plan file under `<stateDir>/plans/` and returns its path. */
+export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request'], file?: string): Promise<string> {
+  const target = file ?? path.join(engine.config.stateDir, 'plans', `${plan.runId}.json`);
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const saved: SavedPlan = { version: 1, request, plan: JSON.parse(serializePlan(plan)) };
+  await fs.writeFile(target, JSON.stringify(saved, null, 2) + '\n');
+  return target;
+}
+
+async function recordRun(
+  engine: Engine,
+  run: { runId: string; sourceNames: string[]; startedAt: Date; plan?: Plan; report?: ApplyReport; exitCode: number; error?: string },
+): Promise<void> {
+  const finishedAt = new Date();
+  engine.state.recordRun({
+    runId: run.runId,
+    sources: run.sourceNames,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    summary: run.report?.summary ?? run.plan?.summary,
+    held: run.plan?.held ?? null,
+    exitCode: run.exitCode,
+    error: run.error,
+  });
+  for (const name of run.sourceNames) {
+    const read = run.plan?.sources.find((s) => s.source === name);
+    const ok = run.exitCode !== EXIT.failure && (read?.complete ?? false);
+    engine.state.setSourceHealth(name, {
+      at: finishedAt.toISOString(),
+      ok: ok || read?.mode === 'partial',
+      error: run.error ?? (read && !read.complete && read.mode !== 'partial' ? 'incomplete read' : undefined),
+      count: read?.count,
+    });
+    engine.metrics?.runs.inc({ source: name, result: String(run.exitCode) });
+    engine.metrics?.runDuration.observe({ source: name }, (finishedAt.getTime() - run.startedAt.getTime()) / 1000);
+    if (run.exitCode === EXIT.ok || run.exitCode === EXIT.partial) engine.metrics?.lastSuccess.set({ source: name }, finishedAt.getTime() / 1000);
+    if (read) engine.metrics?.sourceIdentities.set({ source: name }, read.count);
+  }
+  await engine.state.save();
+}
