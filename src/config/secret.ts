@@ -101,9 +101,10 @@ export async function resolveSecretRef(ref: SecretRef, options: ResolveSecretOpt
       problem: `environment variable${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} not set`,
     };
   }
-  // Each substituted part is registered too: a client library may log the password without the rest of the URL.
-  for (const n of names) registerSecret(env[n]);
   const value = ref.replace(ENV_REF, (_m, n: string) => env[n]!);
+  // The whole value first (the redactor masks in registration order), then each substituted part: a client
+  // library may log the password without the rest of the URL.
   registerSecret(value);
+  for (const n of names) registerSecret(env[n]);
   return { secret: new Secret(value) };
 }

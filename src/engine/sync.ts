@@ -141,7 +141,8 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       return { runId, plan, reads, exitCode: exitCodeFor(plan) };
     }
     if (plan.held) {
-      const heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs: request.inputs });
+      const inputs = await keepInputs(engine, runId, request.inputs);
+      const heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
       engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString() });
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.held });
       logger.warn('plan held by a safety guard; nothing applied', { held: plan.held, plan: heldPlanFile });
@@ -192,6 +193,23 @@ function exitCodeFor(plan: Plan): number {
 export function newRunId(): string {
   const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${ts}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Copies the input files of a held run next to the saved plan: a dropped file moves on to failed/ and an
+ * admin may edit theirs, but approving the plan must apply exactly what was reviewed.
+ */
+async function keepInputs(engine: Engine, runId: string, inputs?: Record<string, string>): Promise<Record<string, string> | undefined> {
+  if (!inputs) return undefined;
+  const kept: Record<string, string> = {};
+  const dir = path.join(engine.config.stateDir, 'plans');
+  await fs.mkdir(dir, { recursive: true });
+  for (const [source, file] of Object.entries(inputs)) {
+    const copy = path.join(dir, `${runId}.${source}${path.extname(file) || '.csv'}`);
+    await fs.copyFile(file, copy);
+    kept[source] = copy;
+  }
+  return kept;
 }
 
 /** Writes a plan file under `<stateDir>/plans/` and returns its path. */

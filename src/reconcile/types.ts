@@ -28,6 +28,8 @@ export interface Operation {
   /** conflict only: who holds what. */
   conflict?: { field: string; holder: string };
   origin?: IdentityOrigin;
+  /** The user's name for humans (plan output, reports); never a secret. */
+  name?: string;
 }
 
 /** Integer counts of a plan or an applied run (the JSON summary contract of DESIGN §3). */
@@ -78,6 +80,17 @@ export interface PlanState {
   /** Identities read at the last complete read, per source (short-read guard). */
   lastGoodCount: Record<string, number>;
   now: Date;
+  /**
+   * Creates an earlier run journaled as started but never confirmed (a crash or kill -9 mid-apply). An unbound
+   * PBX user holding such a create's extension is adopted silently instead of being created twice.
+   */
+  pendingCreates?: PendingCreate[];
+}
+
+/** A create journaled as started without a matching 'done' (see Journal.pendingCreates). */
+export interface PendingCreate {
+  key: IdentityKey;
+  extension: string;
 }
 
 /** Numbering rules of the PBX (service.yml `numbering`). */
@@ -113,6 +126,11 @@ export interface Plan {
   /** Why a guard held the plan (nothing may be applied without approval), or null. */
   held: string | null;
   issues: RecordIssue[];
+  /**
+   * Things worth telling the operator that are not operations, e.g. a bound identity whose directory
+   * extension differs from its bound (sticky) extension.
+   */
+  notes?: string[];
 }
 
 /** A snapshot of what the target holds, for planning. */

@@ -93,7 +93,7 @@ function parseMessageLines(message: string, target: string | undefined): XapiWar
 }
 
 /** XAPI property → [words for an admin, the UserFields name used as TerminalError.field]. */
-const FIELDS: Record<string, [string, string]> = {
+const FIELDS: Record<string, [string, string | undefined]> = {
   Number: ['extension', 'extension'],
   EmailAddress: ['e-mail address', 'email'],
   FirstName: ['first name', 'firstName'],
@@ -112,8 +112,8 @@ const FIELDS: Record<string, [string, string]> = {
   TemplateName: ['phone template', 'phones'],
   Routes: ['DID', 'dids'],
   DID: ['DID', 'dids'],
-  AccessPassword: ['web client password', 'options'],
-  AuthPassword: ['SIP password', 'options'],
+  AccessPassword: ['web client password', undefined],
+  AuthPassword: ['SIP password', undefined],
   ClickToCallId: ['click-to-call ID', 'options'],
   SIPID: ['SIP ID', 'options'],
   Name: ['name', 'department'],
@@ -128,6 +128,8 @@ interface Resolved {
   noun: string;
   field?: string;
   value?: string;
+  /** Phone templates sent, when the target was `Phones`. */
+  templates?: string;
 }
 
 function resolveTarget(target: string | undefined, body: unknown): Resolved {
@@ -146,11 +148,16 @@ function resolveTarget(target: string | undefined, body: unknown): Resolved {
     value = (value as Record<string, unknown>)[seg[1]];
     if (seg[2] !== undefined) value = Array.isArray(value) ? value[Number(seg[2])] : undefined;
   }
-  // "Phones" without an index: name the MACs that were sent.
-  if (Array.isArray(value) && prop === 'Phones') value = value.map((p) => (p as { MacAddress?: unknown })?.MacAddress).filter(Boolean).join(', ');
+  // "Phones" without an index: name the MACs (and templates) that were sent.
+  let templates: string | undefined;
+  if (Array.isArray(value) && prop === 'Phones') {
+    const phones = value as Array<{ MacAddress?: unknown; TemplateName?: unknown }>;
+    templates = [...new Set(phones.map((p) => p?.TemplateName).filter((x) => typeof x === 'string' && x))].join(', ') || undefined;
+    value = phones.map((p) => p?.MacAddress).filter(Boolean).join(', ');
+  }
   if (SECRET_PROPS.has(prop)) value = undefined;
   const text = typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
-  return { prop, noun, field, value: text || undefined };
+  return { prop, noun, field, value: text || undefined, templates };
 }
 
 /** How one warning code reads, and whether it is a collision with something pbxsync does not own. */
@@ -177,7 +184,14 @@ export const WARNING_TEXTS: Readonly<Record<string, WarningRule>> = {
   FORBIDDEN_CHANGE: {
     text: (r) => (r.prop === 'Number' ? 'the extension number cannot be changed once created' : `3CX does not allow changing the ${r.noun}`),
   },
-  NOT_FOUND: { text: (r) => (r.noun === 'value' ? 'not found in 3CX (deleted meanwhile?)' : `${r.noun}${v(r)} does not exist in 3CX`) },
+  NOT_FOUND: {
+    text: (r) =>
+      r.noun === 'value'
+        ? 'not found in 3CX (deleted meanwhile?)'
+        : r.prop === 'Phones'
+          ? `phone template${r.templates ? ` ${r.templates}` : ''} is not known to 3CX (phone${v(r)})`
+          : `${r.noun}${v(r)} does not exist in 3CX`,
+  },
   REQUIRED: { text: (r) => `the ${r.noun} is required` },
   CAN_NOT_BE_EMPTY_STRING: { text: (r) => `the ${r.noun} cannot be empty` },
   OUT_OF_THE_RANGE: { text: (r) => `${r.noun}${v(r)} is outside the range 3CX allows` },

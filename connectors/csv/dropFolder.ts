@@ -1,0 +1,367 @@
+/**
+ * The drop-folder watcher: notices CSV files dropped into a folder, waits until each is complete, hands them
+ * one at a time to a callback, then moves each to processed/ or failed/ with its report beside it.
+ */
+import { constants as fsConstants, mkdirSync } from 'node:fs';
+import { copyFile, link, mkdir, readdir, stat, unlink, writeFile, access } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { CsvSourceSettings } from '../../src/config/types.js';
+import { describeError } from '../../src/errors/index.js';
+import type { Logger } from '../../src/log.js';
+import { formatReport, type CsvReport } from './report.js';
+
+/** What the callback decided about one file; the watcher moves the file accordingly. */
+export interface FileOutcome {
+  status: 'processed' | 'failed';
+  report: CsvReport;
+}
+
+/**
+ * Throw this from `onFile` to leave the file where it is (e.g. the daemon is stopping): it is neither moved
+ * nor reported, and is picked up again at the next start.
+ */
+export class LeaveFileInPlace extends Error {
+  constructor(message = 'file left in the drop folder for the next start') {
+    super(message);
+    this.name = 'LeaveFileInPlace';
+  }
+}
+
+/** Options of {@link watchDropFolder}. */
+export interface WatchDropFolderOptions {
+  settings: CsvSourceSettings;
+  logger: Logger;
+  /** Reads and applies one complete file. Called for one file at a time per folder. */
+  onFile: (file: string) => Promise<FileOutcome>;
+  /** Source name for the report written when `onFile` throws. */
+  source?: string;
+  /**
+   * Poll the folder instead of relying on OS file events. Needed for network shares (SMB/NFS), where
+   * changes made by other machines raise no events.
+   */
+  usePolling?: boolean;
+}
+
+/** A running drop-folder watcher. */
+export interface DropFolderWatcher {
+  /** Stops watching; waits for the file in progress (queued files stay in the folder for the next start). */
+  close(): Promise<void>;
+  /**
+   * Resolves once every file in the folder at the time of the call (and any that arrived meanwhile) has been
+   * processed or has vanished, and nothing is in progress.
+   */
+  drain(): Promise<void>;
+}
+
+const SKIP_SUFFIXES = ['.tmp', '.part', '.crdownload'];
+
+/**
+ * Whether a file name is a candidate for import: one of `extensions` (case-insensitive, with or without the
+ * dot) and not a dotfile (also LibreOffice's `.~lock.x.csv#`), an Office lock file (`~$x.csv`) or a
+ * download/copy in progress (`.tmp`, `.part`, `.crdownload`).
+ */
+export function isCandidateFile(name: string, extensions: readonly string[]): boolean {
+  if (name.startsWith('.') || name.startsWith('~$')) return false;
+  const lower = name.toLowerCase();
+  if (SKIP_SUFFIXES.some((s) => lower.endsWith(s))) return false;
+  return extensions.some((e) => {
+    const ext = (e.startsWith('.') ? e : `.${e}`).toLowerCase();
+    return lower.length > ext.length && lower.endsWith(ext);
+  });
+}
+
+interface Pending {
+  size: number;
+  mtimeMs: number;
+  /** When size or mtime last changed (or the file was first seen). */
+  since: number;
+}
+
+/**
+ * Watches `settings.folder` (not its subfolders) with chokidar. A file is complete once its size and mtime
+ * have not changed for `settings.stableMs` since it was first seen — a file renamed in arrives whole and
+ * waits just that long; one copied or written slowly waits until the writer has been quiet that long. Files
+ * already present at start count too. Complete files are processed one at a time in the order they became
+ * complete (files complete at the same moment, e.g. at start, by modification time then name).
+ *
+ * After `onFile` returns, the file is moved to `processed/` or `failed/` (per its outcome) with its report
+ * beside it (see {@link moveWithReport}). When `onFile` throws, the file goes to `failed/` with a report
+ * holding the error — unless it threw {@link LeaveFileInPlace} or the watcher is closing.
+ */
+export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatcher {
+  const { settings, logger, onFile } = options;
+  const root = path.resolve(settings.folder);
+  const stableMs = Math.max(0, settings.stableMs);
+  const pollMs = Math.min(500, Math.max(20, Math.floor(stableMs / 4)));
+  mkdirSync(root, { recursive: true });
+
+  const pending = new Map<string, Pending>();
+  const queue: string[] = [];
+  /** Files seen again while queued or in progress: look at them once more afterwards. */
+  const dirty = new Set<string>();
+  /** Files that could not be moved away, by the size/mtime they had: not retried until they change. */
+  const stuck = new Map<string, string>();
+  let current: string | undefined;
+  let currentDone: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let idleWaiters: Array<() => void> = [];
+
+  const candidate = (p: string): boolean =>
+    path.dirname(path.resolve(p)) === root && isCandidateFile(path.basename(p), settings.extensions);
+
+  const watcher: FSWatcher = watch(root, {
+    depth: 0,
+    ignoreInitial: false,
+    usePolling: options.usePolling ?? false,
+    interval: pollMs,
+    ignorePermissionErrors: true,
+    // Subfolders (processed/, failed/) and non-candidates are never even stat'ed.
+    ignored: (p: string) => path.resolve(p) !== root && !isCandidateFile(path.basename(p), settings.extensions),
+  });
+  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  watcher.on('add', (p) => void notice(path.resolve(p)));
+  watcher.on('change', (p) => void notice(path.resolve(p)));
+  watcher.on('unlink', (p) => {
+    const file = path.resolve(p);
+    pending.delete(file);
+    stuck.delete(file);
+    const i = queue.indexOf(file);
+    if (i >= 0) queue.splice(i, 1);
+    checkIdle();
+  });
+  watcher.on('error', (err) => logger.error('drop folder watch error', { folder: root, error: describeError(err) }));
+
+  async function notice(file: string): Promise<void> {
+    if (closed || !candidate(file)) return;
+    if (file === current) {
+      dirty.add(file);
+      return;
+    }
+    const st = await stat(file).catch(() => undefined);
+    if (!st || !st.isFile() || closed) return;
+    const sig = `${st.size}:${st.mtimeMs}`;
+    if (stuck.get(file) === sig) return;
+    stuck.delete(file);
+    const q = queue.indexOf(file);
+    if (q >= 0) queue.splice(q, 1); // it changed after being declared complete: wait again
+    const before = pending.get(file);
+    if (!before || before.size !== st.size || before.mtimeMs !== st.mtimeMs) {
+      pending.set(file, { size: st.size, mtimeMs: st.mtimeMs, since: Date.now() });
+    }
+    schedulePoll();
+  }
+
+  function schedulePoll(): void {
+    if (timer || closed || pending.size === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void poll();
+    }, pollMs);
+  }
+
+  async function poll(): Promise<void> {
+    const now = Date.now();
+    const done: Array<{ file: string; mtimeMs: number }> = [];
+    await Promise.all(
+      [...pending].map(async ([file, p]) => {
+        const st = await stat(file).catch(() => undefined);
+        if (pending.get(file) !== p) return; // replaced meanwhile
+        if (!st || !st.isFile()) {
+          pending.delete(file);
+          return;
+        }
+        if (st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
+          pending.set(file, { size: st.size, mtimeMs: st.mtimeMs, since: now });
+        } else if (now - p.since >= stableMs) {
+          pending.delete(file);
+          done.push({ file, mtimeMs: st.mtimeMs });
+        }
+      }),
+    );
+    if (closed) return;
+    done.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    for (const d of done) if (!queue.includes(d.file)) queue.push(d.file);
+    schedulePoll();
+    pump();
+    checkIdle();
+  }
+
+  function pump(): void {
+    if (closed || current !== undefined || queue.length === 0) return;
+    const file = queue.shift()!;
+    current = file;
+    currentDone = processOne(file)
+      .catch((err: unknown) => {
+        logger.error('drop folder file handling failed', { file, error: describeError(err) });
+      })
+      .finally(() => {
+        current = undefined;
+        if (dirty.delete(file)) void notice(file);
+        pump();
+        checkIdle();
+      });
+  }
+
+  async function processOne(file: string): Promise<void> {
+    const startedAt = new Date().toISOString();
+    let outcome: FileOutcome;
+    try {
+      outcome = await onFile(file);
+    } catch (err) {
+      if (err instanceof LeaveFileInPlace || closed) {
+        logger.warn('drop folder file left in place', { file, reason: describeError(err) });
+        return;
+      }
+      logger.error('drop folder file failed', { file, error: describeError(err) });
+      outcome = {
+        status: 'failed',
+        report: {
+          file,
+          source: options.source ?? '',
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          rows: 0,
+          applied: 0,
+          rejected: [],
+          error: describeError(err),
+        },
+      };
+    }
+    try {
+      const moved = await moveWithReport(file, outcome.status, outcome.report, settings);
+      logger.info('drop folder file moved', { file, status: outcome.status, movedTo: moved.movedTo });
+    } catch (err) {
+      const st = await stat(file).catch(() => undefined);
+      if (st) stuck.set(file, `${st.size}:${st.mtimeMs}`);
+      logger.error('drop folder file could not be moved; it stays until it changes or pbxsync restarts', {
+        file,
+        status: outcome.status,
+        error: describeError(err),
+      });
+    }
+  }
+
+  function idle(): boolean {
+    return pending.size === 0 && queue.length === 0 && current === undefined;
+  }
+
+  function checkIdle(): void {
+    if (!idle() && !closed) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Picks up files that are in the folder but not known yet (a missed event, or one not delivered yet). */
+  async function rescan(): Promise<void> {
+    const names = await readdir(root).catch(() => [] as string[]);
+    await Promise.all(
+      names.map((name) => {
+        const file = path.join(root, name);
+        if (pending.has(file) || queue.includes(file) || file === current) return undefined;
+        return notice(file);
+      }),
+    );
+  }
+
+  return {
+    async drain(): Promise<void> {
+      await ready;
+      if (closed) return;
+      await rescan();
+      if (idle()) return;
+      await new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        checkIdle();
+      });
+    },
+    async close(): Promise<void> {
+      if (closed) return currentDone;
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      queue.length = 0;
+      pending.clear();
+      await watcher.close();
+      await currentDone;
+      checkIdle();
+    },
+  };
+}
+
+function utcStamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-` +
+    `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`
+  );
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Filesystems where hard links are impossible answer with one of these; a copy is the fallback. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+/**
+ * Moves `src` to `dest` without ever replacing an existing `dest` (rename() would, silently, on POSIX):
+ * a hard link fails with EEXIST when the name is taken; across filesystems an exclusive copy does the same.
+ */
+async function moveExclusive(src: string, dest: string): Promise<void> {
+  try {
+    await link(src, dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!NO_LINK.has(code)) throw err;
+    await copyFile(src, dest, fsConstants.COPYFILE_EXCL);
+  }
+  await unlink(src);
+}
+
+/**
+ * Moves a file into `settings.processed` or `settings.failed` (created when missing) and writes its report
+ * beside it as `<moved name>.report.json` or `.report.csv` (per `settings.report`). A name already taken
+ * gets a UTC timestamp suffix before the extension (`users.20250102-030405.csv`, then `-2`, `-3`…): nothing
+ * is ever overwritten.
+ *
+ * The drop-folder watcher calls this for every file; `pbxsync import FILE` may call it too, but whether a
+ * one-shot import moves the user's file is the CLI's decision.
+ */
+export async function moveWithReport(
+  file: string,
+  status: FileOutcome['status'],
+  report: CsvReport,
+  settings: Pick<CsvSourceSettings, 'processed' | 'failed' | 'report'>,
+): Promise<{ movedTo: string; reportPath: string }> {
+  const dir = path.resolve(status === 'processed' ? settings.processed : settings.failed);
+  await mkdir(dir, { recursive: true });
+  const base = path.basename(file);
+  const ext = path.extname(base);
+  const stem = base.slice(0, base.length - ext.length);
+  const reportExt = settings.report === 'csv' ? '.report.csv' : '.report.json';
+  const content = formatReport(report, settings.report);
+  const stamp = utcStamp(new Date());
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const name = attempt === 0 ? base : `${stem}.${stamp}${attempt > 1 ? `-${attempt}` : ''}${ext}`;
+    const movedTo = path.join(dir, name);
+    const reportPath = movedTo + reportExt;
+    if (await exists(reportPath)) continue;
+    try {
+      await moveExclusive(file, movedTo);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw err;
+    }
+    await writeFile(reportPath, content, 'utf8');
+    return { movedTo, reportPath };
+  }
+  throw new Error(`no free name for ${base} in ${dir}`);
+}

@@ -1,0 +1,116 @@
+/**
+ * Reads one CSV file into the SourceEvent stream: identities for good rows, issues for bad ones, then `end`.
+ */
+import type { CsvSourceSettings } from '../../src/config/types.js';
+import { describeError } from '../../src/errors/index.js';
+import type { RecordIssue, SourceEvent } from '../../src/model/index.js';
+import { openCsvFile, type CsvFile } from './client.js';
+import { csvRowToIdentity, duplicateKeyMessage, resolveKeyColumn } from './transform.js';
+
+/** Options of {@link readCsvFile}. */
+export interface ReadCsvFileOptions {
+  /** Source name, stamped on every identity and issue. */
+  source: string;
+  file: string;
+  settings: CsvSourceSettings;
+  signal?: AbortSignal;
+}
+
+/** Columns a file must have besides its key column: 3CX refuses a user without a first name. */
+const REQUIRED_COLUMNS = ['FirstName'] as const;
+
+/**
+ * Reads a CSV file as a source read.
+ *
+ * - One `identity` event per good row (anchor = key column, see {@link resolveKeyColumn}).
+ * - One `issue` per rejected row, with line, column and (when known) the key: a row that cannot be parsed, a
+ *   row without a key, and the second and later rows with a key already seen in this file ("duplicate
+ *   extension 1001, first on line 3"; the first row wins).
+ * - Last, `end` with mode `full` for `snapshot` settings and `partial` for `upsert`.
+ *
+ * `complete` is false when the file could not be read to its end (unreadable, empty, header without the key
+ * column or FirstName, an I/O error or abort midway): such a read must remove nobody. In snapshot mode it is
+ * also false when a row was rejected for a reason that may hide a person (unparseable, no key): the file is
+ * then not the whole population, and removing whoever that row was would be wrong. Duplicates do not count,
+ * since the first occurrence stands for the person.
+ *
+ * Never throws; every failure becomes an issue.
+ */
+export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<SourceEvent> {
+  const { source, file, settings, signal } = options;
+  const mode = settings.mode === 'snapshot' ? 'full' : 'partial';
+  const fileIssue = (message: string, field?: string, line?: number): SourceEvent => ({
+    type: 'issue',
+    issue: { source, file, line, field, message },
+  });
+
+  let csv: CsvFile;
+  try {
+    csv = await openCsvFile(file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
+  } catch (err) {
+    yield fileIssue(describeError(err));
+    yield { type: 'end', mode, complete: false };
+    return;
+  }
+
+  try {
+    const keyColumn = resolveKeyColumn(settings.keyColumn, csv.header);
+    const missing = [keyColumn, ...REQUIRED_COLUMNS].filter((c) => !csv.header.includes(c));
+    if (missing.length > 0) {
+      const what = missing.length === 1 ? `column ${missing[0]}` : `columns ${missing.join(', ')}`;
+      yield fileIssue(
+        `the header has no ${what}${missing[0] === keyColumn ? ` (key column)` : ''}; nothing was read`,
+        missing[0],
+        csv.headerLine,
+      );
+      yield { type: 'end', mode, complete: false };
+      return;
+    }
+
+    const ctx = { source, file, keyColumn };
+    const firstLine = new Map<string, number>();
+    let lost = 0;
+    for await (const row of csv.rows) {
+      const result = csvRowToIdentity(row, ctx);
+      if (result.issue) {
+        lost++;
+        yield { type: 'issue', issue: result.issue };
+        continue;
+      }
+      const { identity } = result;
+      const first = firstLine.get(identity.anchor);
+      if (first !== undefined) {
+        const issue: RecordIssue = {
+          source,
+          file,
+          line: row.line,
+          field: keyColumn,
+          record: identity.anchor,
+          message: duplicateKeyMessage(keyColumn, identity.anchor, first),
+        };
+        yield { type: 'issue', issue };
+        continue;
+      }
+      firstLine.set(identity.anchor, row.line);
+      yield { type: 'identity', identity };
+    }
+    if (mode === 'full' && lost > 0) {
+      yield {
+        type: 'end',
+        mode,
+        complete: false,
+        note: `${lost} row${lost === 1 ? ' was' : 's were'} rejected, so this snapshot may miss people; nobody is removed on its account`,
+      };
+      return;
+    }
+    yield { type: 'end', mode, complete: true };
+  } catch (err) {
+    const aborted = signal?.aborted === true;
+    yield fileIssue(
+      aborted ? 'the read was cancelled before the end of the file' : `reading stopped: ${describeError(err)}`,
+    );
+    yield { type: 'end', mode, complete: false };
+  } finally {
+    await csv.close();
+  }
+}

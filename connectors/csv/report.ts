@@ -1,0 +1,104 @@
+/**
+ * The report written beside every processed or failed drop-folder file, for the people who dropped it.
+ */
+import { stringify } from 'csv-stringify/sync';
+import type { RecordIssue } from '../../src/model/index.js';
+import { redact } from '../../src/log.js';
+
+/** One rejected input row (or, with line 0, a problem with the file as a whole). */
+export interface CsvRejection {
+  /** 1-based line in the file; 0 when the problem is not about one line. */
+  line: number;
+  /** Column (canonical name) the problem is in. */
+  column?: string;
+  /** The row's key (extension, e-mail) when known. */
+  record?: string;
+  /** Why the row was rejected. Names columns, never repeats secret values. */
+  reason: string;
+}
+
+/** What happened to one CSV file. */
+export interface CsvReport {
+  /** The file as it was dropped (its original path). */
+  file: string;
+  source: string;
+  runId?: string;
+  /** ISO 8601. */
+  startedAt: string;
+  /** ISO 8601. */
+  finishedAt: string;
+  /** Data rows read. */
+  rows: number;
+  /** Operations applied to the PBX. */
+  applied: number;
+  rejected: CsvRejection[];
+  /** Plan counts (create, update, …). */
+  summary?: Record<string, number>;
+  /** Why the plan was held by a safety guard, or null. */
+  held?: string | null;
+  /** Why the file could not be processed at all. */
+  error?: string;
+}
+
+/** A reader or pipeline issue as a report row. */
+export function rejectionFromIssue(issue: RecordIssue): CsvRejection {
+  const out: CsvRejection = { line: issue.line ?? 0, reason: issue.message };
+  if (issue.field !== undefined) out.column = issue.field;
+  if (issue.record !== undefined) out.record = issue.record;
+  return out;
+}
+
+/**
+ * The report with every registered secret masked (see src/log.ts `registerSecret`). A last line of defence:
+ * messages are written to name a column ("VMPIN must have 4 digits"), never its value.
+ */
+export function redactReport(report: CsvReport): CsvReport {
+  const r = (s: string | undefined): string | undefined => (s === undefined ? undefined : redact(s));
+  const out: CsvReport = {
+    ...report,
+    file: redact(report.file),
+    rejected: report.rejected.map((x) => {
+      const y: CsvRejection = { ...x, reason: redact(x.reason) };
+      if (x.record !== undefined) y.record = redact(x.record);
+      return y;
+    }),
+  };
+  if (report.error !== undefined) out.error = r(report.error);
+  if (typeof report.held === 'string') out.held = redact(report.held);
+  return out;
+}
+
+/** The report as pretty JSON (secrets masked). */
+export function formatJsonReport(report: CsvReport): string {
+  return JSON.stringify(redactReport(report), null, 2) + '\n';
+}
+
+/**
+ * Spreadsheet apps run a cell starting with `=`, `+`, `-` or `@` as a formula; the report is opened in Excel
+ * by the same people who dropped the file, and its `record` cells echo file content. A leading `'` makes
+ * Excel show the text as it is.
+ */
+function defuse(cell: string): string {
+  const c = cell.charCodeAt(0);
+  return c === 61 || c === 43 || c === 45 || c === 64 || c === 9 || c === 13 ? `'${cell}` : cell;
+}
+
+/**
+ * The report as CSV with the columns `line,column,record,reason`: one row per rejected row, then one row
+ * (line empty) for a file-level error and for a held plan. Secrets masked.
+ */
+export function formatCsvReport(report: CsvReport): string {
+  const safe = redactReport(report);
+  const rows: string[][] = [['line', 'column', 'record', 'reason']];
+  for (const x of safe.rejected) {
+    rows.push([x.line > 0 ? String(x.line) : '', x.column ?? '', defuse(x.record ?? ''), defuse(x.reason)]);
+  }
+  if (safe.error) rows.push(['', '', '', defuse(`file not processed: ${safe.error}`)]);
+  if (safe.held) rows.push(['', '', '', defuse(`plan held: ${safe.held}`)]);
+  return stringify(rows, { record_delimiter: '\r\n' });
+}
+
+/** The report in the configured format. */
+export function formatReport(report: CsvReport, format: 'json' | 'csv'): string {
+  return format === 'csv' ? formatCsvReport(report) : formatJsonReport(report);
+}

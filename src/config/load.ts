@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
+import { formatPath, LocatedDocument, type PathSegment } from './document.js';
+import { normalise, type RawServiceConfig, type ResolvedSecrets } from './normalise.js';
+import { asObject, RULES, type RawObject } from './rules.js';
+import { schemaProblems } from './schema.js';
+import { resolveSecretRef, type SecretRef } from './secret.js';
+import type { SecretValue, ServiceConfig } from './types.js';
+
+/** Options of loadConfig and validateConfig. */
+export interface LoadConfigOptions {
+  /** Environment for `${NAME}` secret references; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** loadConfig only: called for each warning (inline secret, emergency number in a range, ...). */
+  onWarning?: (warning: ConfigProblem) => void;
+}
+
+/** The outcome of validateConfig: a config only when there are no problems. */
+export interface ConfigValidation {
+  config?: ServiceConfig;
+  problems: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+/** Where secret references may appear, and which resolved secret each becomes. */
+const SECRET_FIELDS: ReadonlyArray<{ path: PathSegment[]; slot: keyof ResolvedSecrets; applies: (raw: RawObject) => boolean }> = [
+  { path: ['target', 'clientSecret'], slot: 'clientSecret', applies: (raw) => asObject(raw.target)?.type === '3cx' },
+  { path: ['mail', 'smtpUrl'], slot: 'smtpUrl', applies: () => true },
+  { path: ['status', 'token'], slot: 'statusToken', applies: () => true },
+];
+
+function valueAt(raw: RawObject, p: PathSegment[]): unknown {
+  let v: unknown = raw;
+  for (const seg of p) v = asObject(v)?.[seg as string];
+  return v;
+}
+
+function isSecretRef(v: unknown): v is SecretRef {
+  if (typeof v === 'string') return v.length > 0;
+  const o = asObject(v);
+  return o !== undefined && typeof o.file === 'string' && o.file.length > 0 && Object.keys(o).length === 1;
+}
+
+function byPosition(a: ConfigProblem, b: ConfigProblem): number {
+  return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
+}
+
+/**
+ * Reads and checks a service.yml: YAML syntax, the JSON Schema, secret references and the cross-field
+ * rules, collecting every problem (with file, line, column and path) instead of stopping at the first.
+ * Backs `pbxsync validate`; loadConfig is the throwing form.
+ */
+export async function validateConfig(file: string, options: LoadConfigOptions = {}): Promise<ConfigValidation> {
+  const absFile = path.resolve(file);
+  const baseDir = path.dirname(absFile);
+  let text: string;
+  try {
+    text = await readFile(absFile, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    return { problems: [{ file: absFile, path: '', message: `cannot read the configuration file (${code})` }], warnings: [] };
+  }
+
+  const parsed = LocatedDocument.parse(absFile, text);
+  const { document } = parsed;
+  const warnings = [...parsed.warnings];
+  // The shape is unknown after a syntax error; checking further would only add noise.
+  if (parsed.problems.length > 0) return { problems: parsed.problems, warnings };
+
+  const data = document.toJS() ?? {};
+  const raw = asObject(data);
+  if (!raw) {
+    return { problems: [{ file: absFile, line: 1, column: 1, path: '', message: 'must be a mapping of settings (key: value)' }], warnings };
+  }
+
+  const problems = schemaProblems(raw, document);
+  const at = (p: PathSegment[], message: string): ConfigProblem => ({ file: absFile, ...document.locate(p), path: formatPath(p), message });
+
+  // Rules and secrets run even when the schema failed, so one pass reports everything.
+  for (const [, rule] of RULES) {
+    await rule({
+      raw,
+      baseDir,
+      error: (p, message) => problems.push(at(p, message)),
+      warn: (p, message) => warnings.push(at(p, message)),
+    });
+  }
+
+  const secrets: ResolvedSecrets = {};
+  for (const field of SECRET_FIELDS) {
+    const ref = valueAt(raw, field.path);
+    if (ref === undefined || !field.applies(raw) || !isSecretRef(ref)) continue;
+    const result = await resolveSecretRef(ref, { env: options.env, baseDir, path: formatPath(field.path) });
+    if (result.problem) problems.push(at(field.path, result.problem));
+    if (result.warning) warnings.push(at(field.path, result.warning));
+    if (result.secret) secrets[field.slot] = result.secret as SecretValue;
+  }
+
+  problems.sort(byPosition);
+  warnings.sort(byPosition);
+  if (problems.length > 0) return { problems, warnings };
+  return { config: normalise(raw as RawServiceConfig, absFile, secrets), problems, warnings };
+}
+
+/**
+ * Loads service.yml into a ServiceConfig: validated, defaulted, paths absolute, secrets resolved (and
+ * registered with the log redactor). Throws one ConfigError listing every problem.
+ */
+export async function loadConfig(file: string, options: LoadConfigOptions = {}): Promise<ServiceConfig> {
+  const result = await validateConfig(file, options);
+  for (const w of result.warnings) options.onWarning?.(w);
+  if (!result.config) {
+    const n = result.problems.length;
+    const message = [`${path.resolve(file)}: ${n} problem${n === 1 ? '' : 's'} in the configuration`, ...result.problems.map((p) => `  ${formatProblem(p)}`)].join('\n');
+    throw new ConfigError(message, result.problems);
+  }
+  return result.config;
+}

@@ -1,0 +1,137 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer, { type Transporter } from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { MailConfig } from '../config/types.js';
+import { RetryableError, TerminalError, describeError } from '../errors/index.js';
+import type { Logger } from '../log.js';
+
+/** One e-mail. */
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** Overrides MailConfig.from. */
+  from?: string;
+  /** The extension the mail is about; names the outbox file (`<timestamp>-<extension>-<random>.eml`). */
+  extension?: string;
+}
+
+/** Sends e-mail over SMTP, or drops it as `.eml` files into an outbox folder. */
+export interface Mailer {
+  readonly kind: 'smtp' | 'outbox';
+  /**
+   * Sends one message.
+   * @throws RetryableError for network failures and 4xx replies; TerminalError for 5xx replies.
+   */
+  send(message: MailMessage): Promise<void>;
+  /** Closes pooled SMTP connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The mailer of the configuration: SMTP through nodemailer when `smtpUrl` is set (pooled, so a burst of
+ * welcome mails reuses connections), otherwise RFC 5322 files in `outbox`, for an MTA or a person to pick up.
+ */
+export function createMailer(config: MailConfig, logger: Logger): Mailer {
+  return config.smtpUrl ? new SmtpMailer(config, logger) : new OutboxMailer(config, logger);
+}
+
+class SmtpMailer implements Mailer {
+  readonly kind = 'smtp';
+  private readonly transport: Transporter;
+
+  constructor(
+    private readonly config: MailConfig,
+    private readonly logger: Logger,
+  ) {
+    this.transport = nodemailer.createTransport({ url: config.smtpUrl!.reveal(), pool: true, maxConnections: 2 });
+  }
+
+  async send(message: MailMessage): Promise<void> {
+    try {
+      await this.transport.sendMail({
+        from: message.from ?? this.config.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        html: message.html,
+      });
+      this.logger.debug('mail sent', { to: message.to, subject: message.subject });
+    } catch (err) {
+      throw classifySmtpError(err, message.to);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.transport.close();
+  }
+}
+
+/**
+ * Maps a nodemailer error to our taxonomy. 5xx replies are permanent (bad recipient, refused sender);
+ * everything else (4xx, connection, timeout, TLS) may pass on a later try. The message carries the
+ * server's reply, never the SMTP URL (it may hold a password).
+ */
+export function classifySmtpError(err: unknown, to: string): Error {
+  const e = err as { responseCode?: number; code?: string; message?: string };
+  const detail = e.responseCode ? `server replied ${e.responseCode}: ${e.message ?? ''}`.trim() : describeError(err);
+  const message = `sending mail to ${to} failed: ${detail}`;
+  if (typeof e.responseCode === 'number' && e.responseCode >= 500) return new TerminalError(message, { cause: err, code: 'SMTP' });
+  if (e.code === 'EAUTH') return new TerminalError(message, { cause: err, code: 'SMTP' });
+  return new RetryableError(message, { cause: err, code: 'SMTP' });
+}
+
+class OutboxMailer implements Mailer {
+  readonly kind = 'outbox';
+  private ready?: Promise<unknown>;
+
+  constructor(
+    private readonly config: MailConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  async send(message: MailMessage): Promise<void> {
+    const outbox = this.config.outbox;
+    this.ready ??= fs.mkdir(outbox, { recursive: true }).catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    // MailComposer builds the same MIME message the SMTP transport would send (Date, Message-ID, encoded
+    // headers) at about half the cost of a stream transport; CRLF line ends as RFC 5322 requires.
+    const raw = await new MailComposer({
+      from: message.from ?? this.config.from,
+      to: message.to,
+      subject: message.subject,
+      text: message.text,
+      html: message.html,
+      textEncoding: 'quoted-printable',
+      newline: 'windows',
+    }).compile().build();
+    const name = outboxFileName(message.extension);
+    const file = path.join(outbox, name);
+    // Written under a dot-name, then renamed: whatever picks up *.eml never sees half a message.
+    const temp = path.join(outbox, `.${name}.tmp`);
+    try {
+      await this.ready;
+      // 0600: the message holds the user's password.
+      await fs.writeFile(temp, raw, { mode: 0o600 });
+      await fs.rename(temp, file);
+    } catch (err) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw new RetryableError(`writing mail to ${message.to} into the outbox ${outbox} failed: ${describeError(err)}`, { cause: err });
+    }
+    this.logger.debug('mail written to outbox', { to: message.to, file });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** `20260314T101500123Z-1001-9f3a1c2b.eml`: sortable by time, names the extension, never collides. */
+export function outboxFileName(extension: string | undefined, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  const ext = extension && /^[0-9A-Za-z_-]{1,32}$/.test(extension) ? extension : 'mail';
+  return `${stamp}-${ext}-${crypto.randomBytes(4).toString('hex')}.eml`;
+}

@@ -1,0 +1,67 @@
+import type { Identity, IdentityKey } from '../model/index.js';
+import type { CompileContext, Output } from './context.js';
+import { compileDepartment } from './department.js';
+import { compileExtension } from './extension.js';
+import { compileFields } from './fields.js';
+import { compileRole } from './roles.js';
+import { compileScope } from './scope.js';
+import type { MappingSpec } from './spec.js';
+import type { Decision, Mapping, MappingResult, RemovalPolicy } from './types.js';
+import type { Subject } from './values.js';
+
+const NO_VALUES: readonly unknown[] = [];
+
+/**
+ * Compiles a schema-valid mapping spec into a Mapping. Problems (bad regular expressions, expression syntax
+ * errors, contradictory settings) go to the context; the caller refuses the mapping when there are any.
+ *
+ * The per-identity work is a fixed list of synchronous steps over plain values; JSONata runs only for
+ * mappings that use `expr`, all expressions of one identity at once.
+ */
+export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults: { removal: RemovalPolicy }): Mapping {
+  const scope = compileScope(spec.scope, ctx);
+  const department = compileDepartment(spec.department, ctx);
+  const steps = compileFields(spec, ctx);
+  if (department) steps.push(department.step);
+  const role = compileRole(spec.role, ctx);
+  if (role) steps.push(role);
+  // After the department: per-department ranges depend on it.
+  const extension = compileExtension(spec.extension, ctx);
+
+  const removal: RemovalPolicy = { ...defaults.removal, ...spec.removal };
+  const createDepartments = department?.create ?? false;
+  const sendWelcome = spec.welcome ?? true;
+  const adopt = [...(spec.adopt ?? [])];
+  const expressions = ctx.expressions;
+  const deleted: Decision = { field: 'scope', value: false, rule: 'source', reason: 'deleted in the source' };
+
+  return {
+    file: ctx.file,
+    removal,
+    async map(identity: Identity): Promise<MappingResult> {
+      const key: IdentityKey = { source: identity.source, anchor: identity.anchor };
+      if (identity.deleted) return { kind: 'out-of-scope', key, reasons: [deleted] };
+      const exprValues = expressions.size > 0 ? await expressions.evaluateAll(identity) : NO_VALUES;
+      const subject: Subject = { identity, exprValues };
+      const out: Output = { fields: {}, issues: [], reasons: [] };
+      if (!scope(subject, out)) return { kind: 'out-of-scope', key, reasons: out.reasons };
+      for (const step of steps) step(subject, out);
+      const request = extension(subject, out);
+      if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: out.reasons };
+      return {
+        kind: 'user',
+        user: {
+          key,
+          fields: out.fields,
+          extension: request,
+          createDepartments,
+          sendWelcome,
+          adopt: [...adopt],
+          disabledInSource: identity.disabled,
+          reasons: out.reasons,
+          origin: identity.origin,
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Ajv2020Module, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import jsonata from 'jsonata';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
+import type { NumberingPolicy } from '../reconcile/types.js';
+import { compileMapping } from './compile.js';
+import { createContext } from './context.js';
+import { formatPath, locate, locateInScalar, pointerToPath, type DocPath } from './locate.js';
+import type { MappingSpec } from './spec.js';
+import type { Mapping, RemovalPolicy } from './types.js';
+
+/** What a mapping needs from service.yml. */
+export interface MappingOptions {
+  /** Global numbering: allocation ranges, reserved ranges, emergency numbers. */
+  numbering: NumberingPolicy;
+  /** The removal policy the mapping's `removal` overrides. */
+  removal: RemovalPolicy;
+}
+
+/**
+ * Loads a mapping file: parses the YAML, checks it against config/mapping.schema.json, compiles rules and
+ * JSONata expressions. Throws a ConfigError listing every problem (file, line, column, path) when the file
+ * is not usable.
+ */
+export async function loadMapping(file: string, options: MappingOptions): Promise<Mapping> {
+  const { mapping, problems } = await readMapping(file, options);
+  if (problems.length > 0 || mapping === undefined) {
+    const list = problems.map(formatProblem).join('\n  ');
+    throw new ConfigError(`mapping ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${list}`, problems);
+  }
+  return mapping;
+}
+
+/** Every problem of a mapping file (empty when it loads), for `pbxsync validate`. */
+export async function validateMappingFile(file: string, options: MappingOptions): Promise<ConfigProblem[]> {
+  return (await readMapping(file, options)).problems;
+}
+
+/** Parses and compiles a mapping given as text (`file` names it in problems and rules). */
+export function parseMapping(source: string, file: string, options: MappingOptions): { mapping?: Mapping; problems: ConfigProblem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems: ConfigProblem[] = [];
+  for (const err of [...doc.errors, ...doc.warnings]) {
+    const pos = err.linePos?.[0];
+    problems.push({ file, line: pos?.line, column: pos?.col, path: '', message: `YAML: ${err.message.split('\n')[0]}` });
+  }
+  if (doc.errors.length > 0) return { problems };
+
+  const data: unknown = doc.toJS();
+  const where = (p: DocPath, key = false) => locate(doc, lines, p, { key });
+  const validate = schemaValidator();
+  if (!validate(data)) {
+    problems.push(...schemaProblems(validate.errors ?? [], file, where));
+    // The rest of the file may be unusable, but expression and regex syntax errors are still worth listing.
+    lintSyntax(data, [], (p, message, offset) => problems.push(problemAt(doc, lines, file, p, message, offset)));
+    return { problems: sortProblems(dedupe(problems)) };
+  }
+
+  const ctx = createContext({
+    file,
+    ruleFile: displayName(file),
+    numbering: options.numbering,
+    problems,
+    locate: (p) => where(p),
+    locateIn: (p, offset) => locateInScalar(doc, lines, p, offset),
+  });
+  const mapping = compileMapping(data as MappingSpec, ctx, { removal: options.removal });
+  return problems.length > 0 ? { problems: sortProblems(dedupe(problems)) } : { mapping, problems };
+}
+
+async function readMapping(file: string, options: MappingOptions): Promise<{ mapping?: Mapping; problems: ConfigProblem[] }> {
+  let source: string;
+  try {
+    source = await readFile(file, 'utf8');
+  } catch (err) {
+    return { problems: [{ file, path: '', message: `cannot read the mapping file: ${(err as Error).message}` }] };
+  }
+  return parseMapping(source, file, options);
+}
+
+/** Path of config/mapping.schema.json, found from this module (src/ under tsx, dist/src/ once built). */
+export function mappingSchemaPath(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, 'config', 'mapping.schema.json');
+    if (existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error('config/mapping.schema.json not found beside the pbxsync installation');
+}
+
+let validator: ValidateFunction | undefined;
+
+function schemaValidator(): ValidateFunction {
+  if (validator) return validator;
+  // ajv is CommonJS: under NodeNext its default import is `module.exports`, whose `.default` is the class.
+  const Ajv2020 = Ajv2020Module.default;
+  const ajv = new Ajv2020({ allErrors: true, allowUnionTypes: true, strict: true });
+  // Read synchronously, once per process: the schema ships with the code.
+  const schema = JSON.parse(readFileSync(mappingSchemaPath(), 'utf8')) as object;
+  const compiled = ajv.compile(schema);
+  validator = compiled;
+  return compiled;
+}
+
+/** Turns ajv errors into ConfigProblems positioned on the YAML node of the failing path. */
+function schemaProblems(
+  errors: ErrorObject[],
+  file: string,
+  where: (p: DocPath, key?: boolean) => { line: number; column?: number } | undefined,
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  // A failed `oneOf`/`anyOf`/`if` only repeats what its branches said.
+  for (const e of errors.filter((x) => !['oneOf', 'anyOf', 'if'].includes(x.keyword))) {
+    let p = [...pointerToPath(e.instancePath)];
+    let key = false;
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
+      p = [...p, name];
+      key = true;
+      message = `unknown property "${name}"`;
+    } else if (e.keyword === 'required') {
+      message = `missing required property "${(e.params as { missingProperty: string }).missingProperty}"`;
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).join(', ')}`;
+    }
+    const pos = where(p, key);
+    out.push({ file, line: pos?.line, column: pos?.column, path: formatPath(p), message });
+  }
+  return out;
+}
+
+/** Reports JSONata and regex syntax errors anywhere in an (otherwise possibly invalid) document. */
+function lintSyntax(node: unknown, p: DocPath, report: (p: DocPath, message: string, offset?: number) => void): void {
+  if (Array.isArray(node)) node.forEach((item, i) => lintSyntax(item, [...p, i], report));
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      const here = [...p, k];
+      if (k === 'expr' && typeof v === 'string') {
+        try {
+          jsonata(v);
+        } catch (err) {
+          const e = err as { message?: string; position?: number };
+          report(here, `JSONata syntax error: ${e.message ?? String(err)}`, e.position);
+        }
+      } else if (k === 'regex' && typeof v === 'string') {
+        try {
+          new RegExp(v);
+        } catch (err) {
+          report(here, `invalid regular expression: ${(err as Error).message}`);
+        }
+      } else lintSyntax(v, here, report);
+    }
+  }
+}
+
+function problemAt(doc: Document, lines: LineCounter, file: string, p: DocPath, message: string, offset?: number): ConfigProblem {
+  const pos = offset === undefined ? locate(doc, lines, p) : locateInScalar(doc, lines, p, offset);
+  return { file, line: pos?.line, column: pos?.column, path: formatPath(p), message };
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}\u0000${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/** `mappings/3cx-csv.yml` for a file under the working directory, the path as given otherwise. */
+function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), path.resolve(file));
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : file;
+}

@@ -1,0 +1,386 @@
+import PQueue from 'p-queue';
+import { PbxsyncError, RetryableError, TerminalError, describeError, isRetryable } from '../errors/index.js';
+import { redact, type Logger } from '../log.js';
+import { SECRET_FIELDS, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
+import type { StateStore } from '../state/store.js';
+import type { CreateUserInput, Target } from '../targets/types.js';
+import { sameField } from './fields.js';
+import type { Journal } from './journal.js';
+import { summarise } from './plan.js';
+import { MASK } from './serialize.js';
+import type { Operation, OperationKind, Plan, PlanSummary } from './types.js';
+
+/** Options of {@link apply}. */
+export interface ApplyOptions {
+  target: Target;
+  state: StateStore;
+  journal: Journal;
+  logger: Logger;
+  /** Parallel writes; capped by `target.limits.concurrency`. */
+  concurrency?: number;
+  /** Retries of a RetryableError per operation (default 5). */
+  retries?: number;
+  /** Operations between durability checkpoints (commit, bindings, journal 'done'); default 500. */
+  checkpointEvery?: number;
+  /** Abort (SIGTERM): no new operations start, in-flight ones finish, the checkpoint runs. */
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+  /** Write nothing anywhere; the report lists every operation as skipped. */
+  dryRun?: boolean;
+  /** First backoff delay in ms (default 500); doubles per attempt, with jitter. */
+  retryBaseMs?: number;
+  /** Longest single backoff delay in ms (default 30,000). */
+  retryMaxMs?: number;
+  /** Clock for binding timestamps (default: the system clock). */
+  now?: () => Date;
+}
+
+/** What apply did. */
+export interface ApplyReport {
+  applied: Operation[];
+  /** Operations that failed, each with a message naming the user and, when known, the field. */
+  failed: Array<{ op: Operation; error: string }>;
+  /** Counts of what was applied; `errors` = record issues of the plan + failed operations. */
+  summary: PlanSummary;
+  /** Stopped early by the abort signal. */
+  interrupted: boolean;
+  /** Operations never started (abort, dry run). */
+  skipped: Operation[];
+  dryRun: boolean;
+}
+
+/**
+ * Phases, in order. Removals first so that e-mails, DIDs and MACs they free are free before another user
+ * takes them; updates before adopts and creates for the same reason. Conflicts are never applied.
+ */
+export const PHASES: ReadonlyArray<readonly OperationKind[]> = [['disable', 'delete'], ['update', 'enable'], ['adopt'], ['create']];
+
+/** Defaults for the fields a mapping did not set, for createUser (which needs every field). */
+export const CREATE_DEFAULTS: UserFields = {
+  firstName: '',
+  lastName: '',
+  displayName: null,
+  email: null,
+  mobile: null,
+  outboundCallerId: null,
+  language: null,
+  department: 'DEFAULT',
+  extraDepartments: [],
+  role: 'users',
+  dids: [],
+  vmEnabled: true,
+  vmPin: null,
+  require2fa: false,
+  hideInPhonebook: false,
+  recordCalls: false,
+  phones: [],
+  enabled: true,
+  options: {},
+};
+
+interface Outcome {
+  op: Operation;
+  created?: PbxUser;
+}
+
+/**
+ * Applies a plan to the target. Refuses a held plan. Departments first, then the phases of {@link PHASES},
+ * each through one concurrency- and rate-limited queue; RetryableErrors are retried with exponential
+ * backoff and jitter (honouring Retry-After), TerminalError and ConflictError are not. One operation's
+ * failure never stops the others; it is reported.
+ *
+ * Durability (what makes a crash at any point converge, DESIGN §6 invariant 5):
+ * 1. each operation's 'start' is journaled and flushed before its write;
+ * 2. every `checkpointEvery` operations and at the end: `target.commit()`, then the bindings are saved, then
+ *    the 'done' records are written. A crash before the bindings are saved leaves 'start' without 'done', and
+ *    the next plan recovers the user (PlanState.pendingCreates) instead of creating it again;
+ * 3. a source's cursor (and its last good count) is saved only when all its operations were applied.
+ */
+export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyReport> {
+  if (plan.held) {
+    throw new PbxsyncError(`plan ${plan.runId} is held and was not applied: ${plan.held}`, { code: 'HELD' });
+  }
+  const ops = plan.operations.filter((o) => o.kind !== 'conflict');
+  if (options.dryRun) {
+    return { applied: [], failed: [], skipped: ops, interrupted: false, dryRun: true, summary: appliedSummary(plan, [], 0) };
+  }
+  return new Applier(plan, ops, options).run();
+}
+
+function appliedSummary(plan: Plan, applied: Operation[], failed: number): PlanSummary {
+  const s = summarise(applied, plan.summary.unchanged, plan.summary.errors + failed);
+  s.conflicts = plan.summary.conflicts;
+  return s;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+class Applier {
+  private readonly target: Target;
+  private readonly queue: PQueue;
+  private readonly concurrency: number;
+  private readonly retries: number;
+  private readonly checkpointEvery: number;
+  private readonly now: () => Date;
+
+  private readonly applied: Operation[] = [];
+  private readonly failed: Array<{ op: Operation; error: string }> = [];
+  private readonly skipped: Operation[] = [];
+  /** Sources with an operation that failed retryably or never ran: their cursors stay where they are. */
+  private readonly blocked = new Set<string>();
+
+  /** Outcomes since the last checkpoint, waiting to be made durable. */
+  private pendingDone: Outcome[] = [];
+  private pendingFailed: Array<{ op: Operation; error: string; retryable: boolean }> = [];
+  private checkpoints: Promise<void> = Promise.resolve();
+  private checkpointError: unknown;
+  private done = 0;
+  private warnedMask = false;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly ops: Operation[],
+    private readonly options: ApplyOptions,
+  ) {
+    this.target = options.target;
+    const limit = Math.max(1, this.target.limits.concurrency);
+    this.concurrency = Math.max(1, Math.min(options.concurrency ?? limit, limit));
+    this.retries = options.retries ?? 5;
+    this.checkpointEvery = Math.max(1, options.checkpointEvery ?? 500);
+    this.now = options.now ?? (() => new Date());
+    const wps = this.target.limits.writesPerSecond;
+    // Strict (sliding window) mode: never more than the cap in any rolling second, not just per fixed window.
+    const rate =
+      wps && wps > 0
+        ? wps >= 1
+          ? { intervalCap: Math.floor(wps), interval: 1000, strict: true }
+          : { intervalCap: 1, interval: Math.ceil(1000 / wps), strict: true }
+        : {};
+    this.queue = new PQueue({ concurrency: this.concurrency, ...rate });
+  }
+
+  async run(): Promise<ApplyReport> {
+    const { logger, signal } = this.options;
+    const runnable = await this.ensureDepartments();
+
+    let interrupted = false;
+    for (const phase of PHASES) {
+      const phaseOps = runnable.filter((o) => phase.includes(o.kind));
+      const inflight = new Set<Promise<void>>();
+      for (const op of phaseOps) {
+        if (signal?.aborted) {
+          interrupted = true;
+          this.skip(op);
+          continue;
+        }
+        // Bounded hand-off: 100,000 operations never sit in memory as 100,000 pending promises.
+        while (inflight.size >= this.concurrency) await Promise.race(inflight);
+        const p = this.runOp(op).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      await Promise.all(inflight);
+      if (signal?.aborted) interrupted = true;
+    }
+
+    await this.checkpoints;
+    this.advanceCursors();
+    await this.checkpoint();
+    if (this.checkpointError) throw this.checkpointError;
+    if (!interrupted) await this.options.journal.compact();
+
+    const report: ApplyReport = {
+      applied: this.applied,
+      failed: this.failed,
+      skipped: this.skipped,
+      interrupted,
+      dryRun: false,
+      summary: appliedSummary(this.plan, this.applied, this.failed.length),
+    };
+    logger.info('apply finished', { runId: this.plan.runId, ...report.summary, failed: this.failed.length, interrupted });
+    return report;
+  }
+
+  private skip(op: Operation): void {
+    this.skipped.push(op);
+    if (op.key) this.blocked.add(op.key.source);
+  }
+
+  /** Creates missing departments; when that fails, the operations that need them fail too (not the others). */
+  private async ensureDepartments(): Promise<Operation[]> {
+    const names = this.plan.departments;
+    if (names.length === 0) return this.ops;
+    try {
+      await this.withRetry(() => this.target.ensureDepartments(names));
+      return this.ops;
+    } catch (err) {
+      const wanted = new Set(names.map((n) => n.toLowerCase()));
+      const needs = (op: Operation): boolean =>
+        [op.after?.department, ...(op.after?.extraDepartments ?? [])].some((d) => !!d && wanted.has(d.toLowerCase()));
+      const message = `could not create departments ${names.join(', ')}: ${redact(describeError(err))}`;
+      this.options.logger.error(message, { runId: this.plan.runId });
+      for (const op of this.ops.filter(needs)) this.fail(op, message, isRetryable(err));
+      return this.ops.filter((op) => !needs(op));
+    }
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    const { signal } = this.options;
+    const base = this.options.retryBaseMs ?? 500;
+    const max = this.options.retryMaxMs ?? 30_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.queue.add(fn);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= this.retries || signal?.aborted) throw err;
+        const after = err instanceof RetryableError ? err.retryAfterMs : undefined;
+        const exp = Math.min(max, base * 2 ** attempt);
+        // Jitter spreads the retries of many parallel operations hit by the same 429.
+        const delay = after !== undefined ? Math.max(0, after) : exp / 2 + Math.random() * (exp / 2);
+        this.options.logger.debug('retrying', { runId: this.plan.runId, attempt: attempt + 1, delay, error: redact(describeError(err)) });
+        try {
+          await sleep(delay, signal);
+        } catch {
+          throw new RetryableError(`interrupted before retry ${attempt + 1}: ${describeError(err)}`, { cause: err });
+        }
+      }
+    }
+  }
+
+  private async runOp(op: Operation): Promise<void> {
+    const { journal, logger } = this.options;
+    journal.start(this.plan.runId, op);
+    try {
+      await journal.flushStarts();
+      const created = await this.withRetry(() => this.write(op));
+      this.applied.push(op);
+      this.pendingDone.push({ op, created });
+      logger.debug('applied', { runId: this.plan.runId, op: op.id, kind: op.kind, extension: op.extension });
+    } catch (err) {
+      const retryable = isRetryable(err);
+      const field = err instanceof TerminalError && err.field ? ` field ${err.field}:` : '';
+      const who = `${op.kind} ${op.extension}${op.name ? ` ${op.name}` : ''}${op.key ? ` (${keyString(op.key)})` : ''}`;
+      this.fail(op, `${who}:${field} ${redact(describeError(err))}`, retryable);
+    }
+    this.done++;
+    this.options.onProgress?.(this.done, this.ops.length);
+    if (this.pendingDone.length + this.pendingFailed.length >= this.checkpointEvery) {
+      this.checkpoints = this.checkpoints.then(() => this.checkpoint());
+    }
+  }
+
+  private fail(op: Operation, error: string, retryable: boolean): void {
+    this.failed.push({ op, error });
+    this.pendingFailed.push({ op, error, retryable });
+    if (retryable && op.key) this.blocked.add(op.key.source);
+    this.options.logger.warn('operation failed', { runId: this.plan.runId, op: op.id, error });
+  }
+
+  /** Field values to send: those that differ from `before`, without masked secrets from a saved plan. */
+  private changes(op: Operation): Partial<UserFields> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(op.after ?? {})) {
+      const f = k as UserFieldName;
+      if (SECRET_FIELDS.has(f) && v === MASK) {
+        if (!this.warnedMask) this.options.logger.warn('plan file has masked secrets; they are not written', { runId: this.plan.runId });
+        this.warnedMask = true;
+        continue;
+      }
+      if (op.before && f in op.before && sameField(f, op.before[f], v)) continue;
+      out[f] = v;
+    }
+    return out as Partial<UserFields>;
+  }
+
+  private async write(op: Operation): Promise<PbxUser | undefined> {
+    switch (op.kind) {
+      case 'create': {
+        const input: CreateUserInput = {
+          ...CREATE_DEFAULTS,
+          ...this.changes(op),
+          extension: op.extension,
+          sendWelcome: op.sendWelcome ?? false,
+        };
+        return this.target.createUser(input);
+      }
+      case 'update':
+      case 'enable':
+      case 'disable':
+      case 'adopt': {
+        const changes = this.changes(op);
+        // Nothing differs (an adoption without changes, a user already disabled by hand): a no-op writes nothing.
+        if (Object.keys(changes).length) await this.target.updateUser(this.userId(op), changes);
+        return undefined;
+      }
+      case 'delete': {
+        const [result] = await this.target.deleteUsers([this.userId(op)]);
+        if (result?.error) throw new TerminalError(`delete refused: ${result.error}`);
+        return undefined;
+      }
+      default:
+        throw new TerminalError(`operation ${op.id} cannot be applied`);
+    }
+  }
+
+  private userId(op: Operation): string {
+    if (!op.userId) throw new TerminalError(`operation ${op.id} has no user id`);
+    return op.userId;
+  }
+
+  /** Saves each source's cursor and last good count when all of its operations were applied. */
+  private advanceCursors(): void {
+    const { state } = this.options;
+    for (const s of this.plan.sources) {
+      if (this.blocked.has(s.source)) continue;
+      if (s.cursor !== undefined) state.setCursor(s.source, s.cursor);
+      if (s.mode === 'full' && s.complete) state.setLastGoodCount(s.source, s.count);
+    }
+  }
+
+  /** commit → bindings saved → 'done' records written; see {@link apply} for why in this order. */
+  private async checkpoint(): Promise<void> {
+    const { target, state, journal } = this.options;
+    const done = this.pendingDone;
+    const failed = this.pendingFailed;
+    this.pendingDone = [];
+    this.pendingFailed = [];
+    try {
+      await journal.flushStarts();
+      await target.commit();
+      const at = this.now().toISOString();
+      for (const { op, created } of done) {
+        if (!op.key) continue;
+        if (op.kind === 'create' && created) {
+          state.putBinding({ key: op.key, userId: created.id, extension: created.extension, boundAt: at });
+        } else if (op.kind === 'adopt' && op.userId) {
+          state.putBinding({ key: op.key, userId: op.userId, extension: op.extension, boundAt: at });
+        } else if (op.kind === 'delete') {
+          state.removeBinding(op.key);
+        } else if (op.kind === 'disable') {
+          // A re-disable keeps the first date: the grace period counts from when pbxsync first disabled it.
+          if (!state.binding(op.key)?.disabledAt) state.setDisabledAt(op.key, at);
+        } else if (op.kind === 'enable') {
+          state.setDisabledAt(op.key, undefined);
+        }
+      }
+      await state.save();
+      for (const { op } of done) journal.done(this.plan.runId, op);
+      for (const f of failed) journal.failed(this.plan.runId, f.op, f.error, f.retryable);
+      await journal.flushCompletions();
+    } catch (err) {
+      this.checkpointError ??= new PbxsyncError(`checkpoint of run ${this.plan.runId} failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,373 @@
+import crypto from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { EmbeddedTargetConfig, MailConfig } from '../../config/types.js';
+import { RetryableError, TerminalError, describeError } from '../../errors/index.js';
+import { registerSecret, type Logger } from '../../log.js';
+import { extensionProblem } from '../../mapping/numbering.js';
+import type { PbxUser, UserFieldName, UserFields } from '../../model/index.js';
+import type { NumberingPolicy } from '../../reconcile/types.js';
+import { createMailer, type Mailer } from '../../mail/mailer.js';
+import { welcomeMessage } from '../../mail/welcome.js';
+import type { CreateUserInput, DeleteResult, Target, TargetLimits } from '../types.js';
+import { generateSipAuthId, generateSipPassword, generateVmPin, generateWebPassword } from './credentials.js';
+import {
+  departmentNameProblem,
+  fieldEquals,
+  isUserField,
+  normaliseField,
+  normaliseNewUser,
+  statusTags,
+  withoutMain,
+  type StatusTag,
+} from './rules.js';
+import { EmbeddedStore, type StoredUser, type UniqueClaims } from './store.js';
+
+/** Options of EmbeddedTarget.fromConfig. */
+export interface EmbeddedTargetOptions {
+  numbering: NumberingPolicy;
+  mail: MailConfig;
+  logger: Logger;
+  /** Web-client address written into welcome e-mails. */
+  webClientUrl?: string;
+  /** Open without the lock and refuse every write (export, status, plan, dry runs). */
+  readOnly?: boolean;
+  /** Mail transport; default `createMailer(options.mail, logger)`. Tests pass their own. */
+  mailer?: Mailer;
+  /** See StoreOpenOptions.lockStaleMs. */
+  lockStaleMs?: number;
+  /** See StoreOpenOptions.compactMinBytes. */
+  compactMinBytes?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** A user as `status` and `export --format json` show it: no credentials, plus the status tags. */
+export interface UserView extends Omit<PbxUser, 'vmPin'> {
+  status: StatusTag[];
+  createdAt: string;
+  updatedAt: string;
+  welcomeSentAt: string | null;
+  welcomePending: boolean;
+  credentialsVersion: number;
+}
+
+/** Users per page of listUsers: between pages the event loop runs, so a listing never starves timers. */
+const PAGE_SIZE = 1000;
+
+/**
+ * The built-in PBX user store (DESIGN §5), the default target. Every write is checked against the seeds'
+ * rules (extension digits, unique, immutable, never emergency or reserved; first name required; e-mail,
+ * DIDs and MACs unique; role and departments valid; PIN digits only), credentials are generated on
+ * creation, and the welcome e-mail carries them to the user.
+ *
+ * Writes change memory; `commit()` makes them durable (see store.ts). One process owns the store.
+ */
+export class EmbeddedTarget implements Target {
+  readonly kind = 'embedded';
+  /** In-memory operations; a few in flight let welcome e-mails overlap. */
+  readonly limits: TargetLimits = { concurrency: 4 };
+
+  private store?: EmbeddedStore;
+  private readonly mailer: Mailer;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: EmbeddedTargetConfig,
+    private readonly options: EmbeddedTargetOptions,
+  ) {
+    this.mailer = options.mailer ?? createMailer(options.mail, options.logger);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Builds and opens the target (lock taken unless `readOnly`). */
+  static async fromConfig(config: EmbeddedTargetConfig, options: EmbeddedTargetOptions): Promise<EmbeddedTarget> {
+    const target = new EmbeddedTarget(config, options);
+    await target.open();
+    return target;
+  }
+
+  /**
+   * Opens the store file: takes the lock, reads the document and its journal.
+   * @throws LockedError when another process owns the store.
+   */
+  async open(): Promise<void> {
+    if (this.store) return;
+    this.store = await EmbeddedStore.open(this.config.storeFile, {
+      logger: this.options.logger,
+      readOnly: this.options.readOnly,
+      lockStaleMs: this.options.lockStaleMs,
+      compactMinBytes: this.options.compactMinBytes,
+    });
+  }
+
+  /** Random id of this PBX install (stable across restarts). */
+  get installId(): string {
+    return this.db().installId;
+  }
+
+  async *listUsers(signal?: AbortSignal): AsyncIterable<PbxUser> {
+    const store = this.db();
+    const ids = store.idsInExtensionOrder();
+    for (let start = 0; start < ids.length; start += PAGE_SIZE) {
+      signal?.throwIfAborted();
+      if (start > 0) await yieldToEventLoop();
+      const end = Math.min(start + PAGE_SIZE, ids.length);
+      for (let i = start; i < end; i++) {
+        const user = store.getById(ids[i]);
+        // Deleted since the listing started: skip rather than yield a ghost.
+        if (user) yield toPbxUser(user);
+      }
+    }
+  }
+
+  async listDepartments(): Promise<string[]> {
+    return this.db().departmentNames();
+  }
+
+  async ensureDepartments(names: string[]): Promise<void> {
+    const store = this.db();
+    for (const name of names) {
+      const problem = departmentNameProblem(name);
+      if (problem) throw new TerminalError(problem, { field: 'department' });
+    }
+    const now = this.now().toISOString();
+    for (const name of names) store.addDepartment(name, now);
+  }
+
+  async createUser(input: CreateUserInput): Promise<PbxUser> {
+    const store = this.db();
+    const extension = typeof input.extension === 'string' ? input.extension.trim() : String(input.extension);
+    const who = `extension ${extension}`;
+    const problem = extensionProblem(extension, this.options.numbering);
+    if (problem) throw new TerminalError(problem, { field: 'extension' });
+    const fields = normaliseNewUser(input, who);
+    this.assertDepartmentsExist(who, fields.department, fields.extraDepartments);
+
+    let sipAuthId = generateSipAuthId();
+    while (store.sipAuthIdTaken(sipAuthId)) sipAuthId = generateSipAuthId();
+    const claims: UniqueClaims = { extension, email: fields.email, dids: fields.dids, macs: fields.phones.map((p) => p.mac), sipAuthId };
+    store.assertClaimsFree(who, claims, undefined);
+
+    const credentials = {
+      sipAuthId,
+      sipPassword: generateSipPassword(),
+      webPassword: generateWebPassword(),
+      vmPin: fields.vmPin ?? generateVmPin(),
+    };
+    for (const secret of Object.values(credentials)) registerSecret(secret);
+
+    const now = this.now().toISOString();
+    const { vmPin: _pin, ...managed } = fields;
+    const user: StoredUser = {
+      id: crypto.randomUUID(),
+      extension,
+      ...managed,
+      credentials,
+      credentialsSetByUser: false,
+      credentialsVersion: 1,
+      createdAt: now,
+      updatedAt: now,
+      welcomeSentAt: null,
+      welcomePending: false,
+    };
+    store.insert(user);
+
+    if (input.sendWelcome && this.options.mail.welcome && user.email) {
+      await this.deliverWelcome(user).catch(() => undefined);
+    }
+    return toPbxUser(user);
+  }
+
+  async updateUser(id: string, changes: Partial<UserFields>): Promise<void> {
+    const store = this.db();
+    const user = store.getById(id);
+    if (!user) throw new TerminalError(`no user with id ${id} in the PBX store`);
+    const who = `extension ${user.extension}`;
+    const given = changes as Record<string, unknown>;
+
+    if ('extension' in given && given.extension !== undefined && String(given.extension) !== user.extension) {
+      throw new TerminalError(
+        `${who}: the extension cannot be changed once created (asked for ${String(given.extension)}); create a new user instead`,
+        { field: 'extension' },
+      );
+    }
+    if ('id' in given && given.id !== undefined && given.id !== user.id) {
+      throw new TerminalError(`${who}: the id cannot be changed`, { field: 'id' });
+    }
+
+    // Normalise and compare first: an update that changes nothing is not a write (DESIGN §6.1).
+    const next: Partial<Record<UserFieldName, unknown>> = {};
+    for (const [key, value] of Object.entries(given)) {
+      if (key === 'extension' || key === 'id' || value === undefined) continue;
+      if (!isUserField(key)) throw new TerminalError(`${who}: unknown field "${key}"`, { field: key });
+      // The PIN cannot be removed (the store always holds one); null means "leave it".
+      if (key === 'vmPin' && value === null) continue;
+      const normalised = normaliseField(key, value, who);
+      const current = key === 'vmPin' ? user.credentials.vmPin : user[key as Exclude<UserFieldName, 'vmPin'>];
+      if (!fieldEquals(normalised, current)) next[key] = normalised;
+    }
+    if ('department' in next || 'extraDepartments' in next) {
+      const main = (next.department as string | undefined) ?? user.department;
+      const extra = withoutMain((next.extraDepartments as string[] | undefined) ?? user.extraDepartments, main);
+      if (fieldEquals(extra, user.extraDepartments)) delete next.extraDepartments;
+      else next.extraDepartments = extra;
+      this.assertDepartmentsExist(who, main, extra);
+    }
+    const fieldsChanged = Object.keys(next) as UserFieldName[];
+    if (fieldsChanged.length === 0) return;
+
+    const claims: Partial<UniqueClaims> = {};
+    if ('email' in next) claims.email = next.email as string | null;
+    if ('dids' in next) claims.dids = next.dids as string[];
+    if ('phones' in next) claims.macs = (next.phones as Array<{ mac: string }>).map((p) => p.mac);
+    store.assertClaimsFree(who, claims, user.id);
+
+    const now = this.now().toISOString();
+    store.update(user, (u) => {
+      for (const field of fieldsChanged) {
+        if (field === 'vmPin') {
+          u.credentials.vmPin = next.vmPin as string;
+          u.credentialsVersion++;
+          registerSecret(u.credentials.vmPin);
+        } else {
+          (u as unknown as Record<string, unknown>)[field] = next[field];
+        }
+      }
+      u.updatedAt = now;
+    });
+  }
+
+  async deleteUsers(ids: string[]): Promise<DeleteResult[]> {
+    const store = this.db();
+    return ids.map((id) => (store.remove(id) ? { id } : { id, error: `no user with id ${id} in the PBX store` }));
+  }
+
+  /**
+   * Sends the welcome e-mail again (3CX's "reset" in its user list), also when the first one failed.
+   * @throws TerminalError when the user has no e-mail; the mailer's error when sending fails (the user
+   *   stays `welcomePending`).
+   */
+  async sendWelcome(id: string): Promise<void> {
+    const user = this.db().getById(id);
+    if (!user) throw new TerminalError(`no user with id ${id} in the PBX store`);
+    if (!user.email) {
+      throw new TerminalError(`extension ${user.extension}: has no e-mail address, so no welcome e-mail can be sent`, { field: 'email' });
+    }
+    await this.deliverWelcome(user);
+  }
+
+  /** The user with this id, without secrets, with status tags. */
+  describeUser(id: string): UserView | undefined {
+    const user = this.db().getById(id);
+    return user && toUserView(user);
+  }
+
+  /** The user with this extension, without secrets, with status tags. */
+  getUser(extension: string): UserView | undefined {
+    const user = this.db().getByExtension(extension);
+    return user && toUserView(user);
+  }
+
+  async commit(): Promise<void> {
+    await this.db().commit();
+  }
+
+  writeCount(): number {
+    return this.store?.writeCount ?? 0;
+  }
+
+  /** Commits what is left, releases the lock and closes the mail transport. */
+  async close(): Promise<void> {
+    try {
+      await this.store?.close();
+    } finally {
+      await this.mailer.close();
+    }
+  }
+
+  private db(): EmbeddedStore {
+    if (!this.store) throw new TerminalError('the embedded PBX store is not open (call open() first)');
+    return this.store;
+  }
+
+  private assertDepartmentsExist(who: string, main: string, extra: readonly string[]): void {
+    const store = this.db();
+    for (const name of [main, ...extra]) {
+      if (!store.hasDepartment(name)) {
+        throw new TerminalError(`${who}: department "${name}" does not exist (create it first, or let the mapping create missing departments)`, {
+          field: name === main ? 'department' : 'extraDepartments',
+        });
+      }
+    }
+  }
+
+  /**
+   * Sends the welcome e-mail and records the outcome on the user. A failure marks the user
+   * `welcomePending`, logs a warning without secrets, and is rethrown (createUser swallows it).
+   */
+  private async deliverWelcome(user: StoredUser): Promise<void> {
+    const store = this.db();
+    const message = welcomeMessage(user, user.credentials, { from: this.options.mail.from, webClientUrl: this.options.webClientUrl });
+    try {
+      await this.mailer.send(message);
+    } catch (err) {
+      if (!user.welcomePending && store.getById(user.id) === user) {
+        user.welcomePending = true;
+        store.touch(user);
+      }
+      this.options.logger.warn('welcome e-mail not sent; it stays pending until sendWelcome succeeds', {
+        extension: user.extension,
+        to: user.email,
+        error: describeError(err),
+      });
+      throw err instanceof TerminalError || err instanceof RetryableError
+        ? err
+        : new RetryableError(`extension ${user.extension}: the welcome e-mail could not be sent: ${describeError(err)}`, { cause: err });
+    }
+    if (store.getById(user.id) !== user) return;
+    user.welcomeSentAt = this.now().toISOString();
+    user.welcomePending = false;
+    store.touch(user);
+  }
+}
+
+/** The normalised PbxUser of a stored user: fresh arrays and objects, so callers cannot alter the store. */
+function toPbxUser(u: StoredUser): PbxUser {
+  return {
+    id: u.id,
+    extension: u.extension,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    displayName: u.displayName,
+    email: u.email,
+    mobile: u.mobile,
+    outboundCallerId: u.outboundCallerId,
+    language: u.language,
+    department: u.department,
+    extraDepartments: [...u.extraDepartments],
+    role: u.role,
+    dids: [...u.dids],
+    vmEnabled: u.vmEnabled,
+    // A SECRET_FIELD: returned so the planner can compare a PIN the mapping manages; plans mask it.
+    vmPin: u.credentials.vmPin,
+    require2fa: u.require2fa,
+    hideInPhonebook: u.hideInPhonebook,
+    recordCalls: u.recordCalls,
+    phones: u.phones.map((p) => ({ ...p })),
+    enabled: u.enabled,
+    options: { ...u.options },
+  };
+}
+
+function toUserView(u: StoredUser): UserView {
+  const { vmPin: _pin, ...rest } = toPbxUser(u);
+  return {
+    ...rest,
+    status: statusTags(u),
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+    welcomeSentAt: u.welcomeSentAt,
+    welcomePending: u.welcomePending,
+    credentialsVersion: u.credentialsVersion,
+  };
+}

@@ -1,0 +1,120 @@
+import test from 'ava';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+
+interface Summary {
+  runId: string;
+  summary: Record<string, number>;
+  held: string | null;
+  operations: Array<{ kind: string; extension: string; fields?: string[]; before?: Record<string, unknown>; after?: Record<string, unknown> }>;
+}
+
+function json(stdout: string): Summary {
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Summary;
+}
+
+async function exported(ws: Awaited<ReturnType<typeof makeWorkspace>>): Promise<Array<Record<string, unknown>>> {
+  const out = await ws.cli(['export', '--format', 'json']);
+  if (out.code !== 0) throw new Error(`export failed: ${out.stderr}`);
+  return JSON.parse(out.stdout) as Array<Record<string, unknown>>;
+}
+
+test('seed "update user information": 200 Amanda Camden becomes Noelle Melton → one update, extension and phones unchanged', async (t) => {
+  const ws = await makeWorkspace();
+  const first = await ws.write(
+    'week1.csv',
+    threeCxCsv([
+      person(200, 'Amanda', 'Camden', { EmailAddress: 'amanda@woodingtonproperties.com', OutboundCallerID: '18123339201', MAC: '80:5E:C0:11:22:33', Model: 'Yealink T29G', Template: 'yealinkT2x.ph.xml' }),
+      person(201, 'Kim', 'Killion', { EmailAddress: 'kim@woodingtonproperties.com' }),
+    ]),
+  );
+  const r1 = await ws.cli(['import', first, '--json']);
+  t.is(r1.code, 0, r1.stderr);
+  t.is(json(r1.stdout).summary.create, 2);
+
+  const before = (await exported(ws)).find((u) => u.extension === '200')!;
+  const second = await ws.write(
+    'week2.csv',
+    threeCxCsv([
+      person(200, 'Noelle', 'Melton', { EmailAddress: 'noelle@woodingtonproperties.com', OutboundCallerID: '18123339201', MAC: '80:5E:C0:11:22:33', Model: 'Yealink T29G', Template: 'yealinkT2x.ph.xml' }),
+      person(201, 'Kim', 'Killion', { EmailAddress: 'kim@woodingtonproperties.com' }),
+    ]),
+  );
+  const r2 = await ws.cli(['import', second, '--json']);
+  t.is(r2.code, 0, r2.stderr);
+  const s2 = json(r2.stdout);
+  t.is(s2.summary.update, 1);
+  t.is(s2.summary.create, 0);
+  t.is(s2.summary.delete + s2.summary.disable, 0);
+  t.is(s2.summary.unchanged, 1);
+  const update = s2.operations.find((o) => o.kind === 'update')!;
+  t.is(update.extension, '200');
+  t.deepEqual([...(update.fields ?? [])].sort(), ['email', 'firstName', 'lastName']);
+  t.is(update.before?.firstName, 'Amanda');
+  t.is(update.after?.firstName, 'Noelle');
+
+  const after = (await exported(ws)).find((u) => u.extension === '200')!;
+  t.is(after.firstName, 'Noelle');
+  t.is(after.lastName, 'Melton');
+  t.is(after.email, 'noelle@woodingtonproperties.com');
+  t.is(after.id, before.id, 'the same PBX user, not a new one');
+  t.deepEqual(after.phones, before.phones);
+  t.deepEqual(after.phones, [{ mac: '805ec0112233', model: 'Yealink T29G', template: 'yealinkT2x.ph.xml' }]);
+});
+
+test('rows with emergency numbers, a duplicate extension, a short VM PIN or a bad e-mail are rejected with a reason; the rest applies (exit 4)', async (t) => {
+  const ws = await makeWorkspace();
+  const rows = [
+    person(1001, 'Anna', 'Smith'), // line 2
+    person(911, 'Nine', 'One'), // 3
+    person(112, 'One', 'Twelve'), // 4
+    person(15, 'Fif', 'Teen'), // 5
+    person(17, 'Seven', 'Teen'), // 6
+    person(18, 'Eigh', 'Teen'), // 7
+    person(1002, 'Bob', 'Stone'), // 8
+    person(1002, 'Bobby', 'Twice'), // 9: duplicate extension
+    person(1003, 'Carla', 'Pin', { VMPIN: '12' }), // 10
+    person(1004, 'Dan', 'Mail', { EmailAddress: 'dan@' }), // 11
+    person(1005, 'Eve', 'Good', { VMPIN: '2580' }), // 12
+  ];
+  const file = await ws.write('mixed.csv', threeCxCsv(rows));
+  const r = await ws.cli(['import', file]);
+  t.is(r.code, 4, r.stdout + r.stderr);
+  const out = r.stdout;
+  for (const line of [3, 4, 5, 6, 7]) t.regex(out, new RegExp(`mixed\\.csv:${line}\\b.*emergency`, 'i'), `line ${line}`);
+  t.regex(out, /mixed\.csv:9\b.*1002/i);
+  t.regex(out, /mixed\.csv:10\b.*VMPIN.*4 digits/i);
+  t.regex(out, /mixed\.csv:11\b.*EmailAddress/i);
+
+  const users = await exported(ws);
+  t.deepEqual(users.map((u) => u.extension).sort(), ['1001', '1002', '1005']);
+  t.is(users.find((u) => u.extension === '1002')!.firstName, 'Bob', 'the first occurrence wins, the duplicate is rejected');
+  t.false(JSON.stringify(users).includes('2580'), 'VM PINs are never exported');
+});
+
+test('the same import twice: the second run plans nothing and leaves the store file untouched', async (t) => {
+  const ws = await makeWorkspace();
+  const file = await ws.write('staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith', { MobileNumber: '+1 415 555 0101', DID: '+14155550100' }), person(1002, 'Bob', 'Stone', { Department: 'Sales', Role: '<rolename="managers"/>' })]));
+  const r1 = await ws.cli(['import', file, '--json']);
+  t.is(r1.code, 0, r1.stderr);
+  const store = path.join(ws.stateDir, 'pbx.json');
+  const stat1 = await fs.stat(store);
+  const text1 = await fs.readFile(store, 'utf8');
+  const r2 = await ws.cli(['import', file, '--json']);
+  t.is(r2.code, 0, r2.stderr);
+  const s2 = json(r2.stdout).summary;
+  t.deepEqual({ ...s2, unchanged: 0 }, { create: 0, update: 0, disable: 0, enable: 0, delete: 0, adopt: 0, unchanged: 0, conflicts: 0, errors: 0 });
+  t.is(s2.unchanged, 2);
+  const stat2 = await fs.stat(store);
+  t.is(stat2.mtimeMs, stat1.mtimeMs, 'store not rewritten');
+  t.is(await fs.readFile(store, 'utf8'), text1);
+});
+
+test('validate reports a broken mapping reference with file, line and path (exit 2)', async (t) => {
+  const ws = await makeWorkspace({ mapping: '/nonexistent/mapping.yml' });
+  const r = await ws.cli(['validate']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /service\.yml:\d+/);
+  t.regex(r.stderr, /mapping/);
+});

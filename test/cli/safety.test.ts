@@ -1,0 +1,94 @@
+import test from 'ava';
+import fs from 'node:fs/promises';
+import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+
+function last(stdout: string): Record<string, any> {
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
+
+async function enabledCount(ws: Awaited<ReturnType<typeof makeWorkspace>>): Promise<number> {
+  const out = await ws.cli(['export', '--format', 'json']);
+  return (JSON.parse(out.stdout) as Array<{ enabled: boolean }>).filter((u) => u.enabled).length;
+}
+
+test('a snapshot that would disable more than the threshold holds the whole plan (exit 3); status says why; apply of the saved plan lets it through', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const full = await ws.write('all.csv', threeCxCsv(staff(20)));
+  t.is((await ws.cli(['import', full])).code, 0);
+  t.is(await enabledCount(ws), 20);
+
+  // Half the company missing, plus one rename that must not slip through either.
+  const rows = staff(10);
+  rows[0] = { ...rows[0], FirstName: 'Renamed' };
+  const half = await ws.write('half.csv', threeCxCsv(rows));
+  const held = await ws.cli(['import', half, '--json']);
+  t.is(held.code, 3, held.stderr);
+  const summary = last(held.stdout);
+  t.truthy(summary.held);
+  t.regex(summary.held, /disable 10/);
+  t.is(summary.summary.disable, 10);
+  t.is(await enabledCount(ws), 20, 'nothing applied');
+  const exportedNames = JSON.parse((await ws.cli(['export', '--format', 'json'])).stdout) as Array<{ firstName: string }>;
+  t.false(exportedNames.some((u) => u.firstName === 'Renamed'), 'not even the harmless update was applied');
+
+  const status = await ws.cli(['status', '--json']);
+  t.is(status.code, 0, status.stderr);
+  const st = JSON.parse(status.stdout);
+  t.truthy(st.held);
+  t.regex(st.held.reason, /disable 10/);
+  const planFile = summary.heldPlan as string;
+  t.truthy(planFile);
+  await fs.access(planFile);
+
+  const approved = await ws.cli(['apply', planFile, '--json']);
+  t.is(approved.code, 0, approved.stdout + approved.stderr);
+  t.is(last(approved.stdout).summary.disable, 10);
+  t.is(await enabledCount(ws), 10);
+  const after = JSON.parse((await ws.cli(['status', '--json'])).stdout);
+  t.is(after.held, null, 'the held plan is cleared once approved');
+});
+
+test('--approve lets a held import through; a saved plan whose basis changed is refused', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
+  const half = await ws.write('half.csv', threeCxCsv(staff(10)));
+  const held = await ws.cli(['import', half, '--json']);
+  t.is(held.code, 3);
+  const planFile = last(held.stdout).heldPlan as string;
+
+  // The basis changes: the PBX moves on (someone is renamed by a later full file) before the plan is approved.
+  const renamed = staff(20);
+  renamed[5] = { ...renamed[5], LastName: 'Married' };
+  t.is((await ws.cli(['import', await ws.write('all2.csv', threeCxCsv(renamed))])).code, 0);
+  const stale = await ws.cli(['apply', planFile]);
+  t.is(stale.code, 2, stale.stdout + stale.stderr);
+  t.regex(stale.stderr, /basis changed/);
+  t.is(await enabledCount(ws), 20);
+
+  const forced = await ws.cli(['import', half, '--approve', '--json']);
+  t.is(forced.code, 0, forced.stderr);
+  t.is(last(forced.stdout).summary.disable, 10);
+  t.is(await enabledCount(ws), 10);
+});
+
+test('a snapshot far smaller than the last good read removes nobody and is held', async (t) => {
+  const ws = await makeWorkspace({
+    mode: 'snapshot',
+    safety: `safety:
+  maxDeletes: 1000
+  maxDeletePercent: 100
+  maxDisables: 1000
+  maxDisablePercent: 100
+  minSourceRatio: 0.5
+  removal:
+    action: disable
+    graceDays: 30`,
+  });
+  t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
+  const short = await ws.cli(['import', await ws.write('short.csv', threeCxCsv(staff(3))), '--json']);
+  t.is(short.code, 3);
+  t.regex(last(short.stdout).held, /3 identities.*20/);
+  t.is(await enabledCount(ws), 20);
+});

@@ -1,0 +1,95 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { CLI, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
+
+/** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
+async function startDaemon(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; statusUrl: string; logs: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout!.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const statusUrl = await waitFor('the daemon to start', () => {
+    for (const line of logs.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as { message?: string; status?: string };
+      if (entry.message === 'pbxsync running' && entry.status) return entry.status;
+    }
+    if (child.exitCode !== null) throw new Error(`daemon exited: ${logs}`);
+    return undefined;
+  });
+  return { child, statusUrl, logs: () => logs, exited };
+}
+
+test('daemon: a CSV dropped into inbox/ is applied within seconds, moved to processed/ with a report, and export gives the users back', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+
+  const rows = [
+    person(1001, 'Anna', 'Smith', { MobileNumber: '+14155550101', Department: 'Sales', Role: '”<rolename=””managers””/>”' }),
+    person(1002, 'Bob', 'Stone', { DID: '+14155550102' }),
+    person(911, 'Not', 'Allowed'),
+  ];
+  // Written under a temporary name and renamed in, as an admin's script would.
+  await fs.writeFile(path.join(ws.inbox, '.staff.csv.part'), threeCxCsv(rows));
+  await fs.rename(path.join(ws.inbox, '.staff.csv.part'), path.join(ws.inbox, 'staff.csv'));
+
+  const processed = path.join(ws.inbox, 'processed');
+  const report = await waitFor('the report beside the processed file', async () => {
+    const names = await fs.readdir(processed).catch(() => [] as string[]);
+    const r = names.find((n) => n.startsWith('staff') && n.endsWith('.report.json'));
+    return r && path.join(processed, r);
+  });
+  t.true((await fs.readdir(processed)).includes('staff.csv'));
+  await t.throwsAsync(fs.access(path.join(ws.inbox, 'staff.csv')));
+  const rep = JSON.parse(await fs.readFile(report, 'utf8'));
+  t.is(rep.rows, 3);
+  t.is(rep.rejected.length, 1);
+  t.is(rep.rejected[0].line, 4);
+  t.regex(rep.rejected[0].reason, /emergency/);
+
+  const exported = await ws.cli(['export', '--format', 'csv']);
+  t.is(exported.code, 0, exported.stderr);
+  const records = parse(exported.stdout, { columns: true }) as Array<Record<string, string>>;
+  t.deepEqual(records.map((r) => r.Number), ['1001', '1002']);
+  const anna = records[0];
+  t.is(anna.FirstName, 'Anna');
+  t.is(anna.EmailAddress, 'anna.smith@example.com');
+  t.is(anna.MobileNumber, '+14155550101');
+  t.is(anna.Department, 'Sales');
+  t.is(anna.Role, '<rolename="managers"/>');
+  t.is(records[1].DID, '+14155550102');
+
+  // Status server on loopback.
+  const health = await fetch(`${daemon.statusUrl}/healthz`);
+  t.is(health.status, 200);
+  const status = (await (await fetch(`${daemon.statusUrl}/status`)).json()) as { managed: number; runs: Array<{ exitCode: number }> };
+  t.is(status.managed, 2);
+  t.is(status.runs[0].exitCode, 4);
+  const metrics = await (await fetch(`${daemon.statusUrl}/metrics`)).text();
+  t.regex(metrics, /pbxsync_/);
+
+  // Every log line is JSON, and the lines of a run carry its id.
+  const lines = daemon.logs().split('\n').filter(Boolean);
+  t.true(lines.every((l) => l.startsWith('{')), 'JSON logs only');
+  t.true(lines.some((l) => /"runId":"\d{8}T\d{6}Z-[0-9a-f]{6}"/.test(l) && l.includes('applied')));
+
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0, 'stops cleanly on SIGTERM');
+});
+
+test('daemon: a file with no usable row goes to failed/ with its report', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  await fs.writeFile(path.join(ws.inbox, 'bad.csv'), 'this is,not,a pbx file\n1,2,3\n');
+  const failed = path.join(ws.inbox, 'failed');
+  await waitFor('the bad file in failed/', async () => (await fs.readdir(failed).catch(() => [] as string[])).some((n) => n.endsWith('.report.json')));
+  t.true((await fs.readdir(failed)).includes('bad.csv'));
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+});
