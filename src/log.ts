@@ -4,6 +4,8 @@ import winston from 'winston';
 export type Logger = winston.Logger;
 
 const secretValues = new Set<string>();
+/** Registered secrets, longest first, so a secret containing another is masked whole. */
+let ordered: string[] = [];
 
 /**
  * Registers a secret value so that it is masked in every log line, whatever field or message it ends up
@@ -11,14 +13,17 @@ const secretValues = new Set<string>();
  * Values shorter than 4 characters are not registered (they would mask ordinary text).
  */
 export function registerSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4) secretValues.add(value);
+  if (value && value.length >= 4 && !secretValues.has(value)) {
+    secretValues.add(value);
+    ordered = [...secretValues].sort((a, b) => b.length - a.length);
+  }
 }
 
 /** Replaces every registered secret in a string with `[redacted]`. */
 export function redact(text: string): string {
   if (secretValues.size === 0) return text;
   let out = text;
-  for (const s of secretValues) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  for (const s of ordered) if (out.includes(s)) out = out.split(s).join('[redacted]');
   return out;
 }
 

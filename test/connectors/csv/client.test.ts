@@ -1,0 +1,365 @@
+import test from 'ava';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CsvFileError,
+  detectDelimiter,
+  openCsvFile,
+  sniffEncoding,
+  type CsvEncoding,
+  type CsvRow,
+} from '../../../connectors/csv/client.js';
+import { canonicalColumn, THREECX_COLUMNS } from '../../../connectors/csv/columns.js';
+import { collect, csvBytes, tempDir, writeCsv, type CsvFileSpec } from './helpers.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/csv');
+
+async function readAll(file: string, options: Parameters<typeof openCsvFile>[1] = {}) {
+  const csv = await openCsvFile(file, options);
+  const rows: CsvRow[] = await collect(csv.rows);
+  return { csv, rows };
+}
+
+// ---------------------------------------------------------------------------------------------- pure parts
+
+const sniffTable: Array<[string, number[], CsvEncoding | undefined, number]> = [
+  ['UTF-8 BOM', [0xef, 0xbb, 0xbf, 0x4e, 0x75], 'utf8', 3],
+  ['UTF-16LE BOM', [0xff, 0xfe, 0x4e, 0x00], 'utf16le', 2],
+  ['UTF-16BE BOM', [0xfe, 0xff, 0x00, 0x4e], 'utf16be', 2],
+  ['UTF-16LE without BOM (NUL pattern)', [...Buffer.from('Number\tFirstName', 'utf16le')], 'utf16le', 0],
+  ['UTF-16BE without BOM (NUL pattern)', [...Buffer.from('Number', 'utf16le').swap16()], 'utf16be', 0],
+  ['plain ASCII: needs the full scan', [...Buffer.from('Number,FirstName')], undefined, 0],
+  ['Windows-1252 bytes: needs the full scan', [0x4d, 0xfc, 0x6c, 0x6c, 0x65, 0x72], undefined, 0],
+  ['empty', [], undefined, 0],
+];
+for (const [name, bytes, encoding, bomLength] of sniffTable) {
+  test(`sniffEncoding: ${name}`, (t) => {
+    t.deepEqual(sniffEncoding(Uint8Array.from(bytes)), { encoding, bomLength });
+  });
+}
+
+const delimiterTable: Array<[string, string, string]> = [
+  ['comma', 'Number,FirstName,LastName', ','],
+  ['semicolon (German Excel)', 'Number;FirstName;LastName', ';'],
+  ['tab (Excel Unicode text)', 'Number\tFirstName\tLastName', '\t'],
+  ['semicolons win over a comma inside a name', 'Number;"Name, First";LastName', ';'],
+  ['quoted delimiters do not count', '"a;b;c;d",Number,FirstName', ','],
+  ['one column: comma', 'EmailAddress', ','],
+  ['tie goes to comma', 'A,B;C', ','],
+];
+for (const [name, line, expected] of delimiterTable) {
+  test(`detectDelimiter: ${name}`, (t) => {
+    t.is(detectDelimiter(line), expected);
+  });
+}
+
+const headerTable: Array<[string, string]> = [
+  ['number', 'Number'],
+  ['  FIRSTNAME ', 'FirstName'],
+  ['First Name', 'FirstName'],
+  ['email_address', 'EmailAddress'],
+  ['outboundcallerid', 'OutboundCallerID'],
+  ['vmpin', 'VMPIN'],
+  ['ms365teamsdisabled', 'MS365TeamsDisabled'],
+  [' Cost Centre ', 'Cost Centre'],
+];
+for (const [raw, canonical] of headerTable) {
+  test(`canonicalColumn: ${JSON.stringify(raw)} → ${canonical}`, (t) => {
+    t.is(canonicalColumn(raw), canonical);
+  });
+}
+
+test('canonicalColumn maps every 3CX column from its lower-case spelling', (t) => {
+  for (const c of THREECX_COLUMNS) t.is(canonicalColumn(c.toLowerCase()), c);
+});
+
+// ---------------------------------------------------------------------------------------------- decoding
+
+const people = [
+  ['Number', 'FirstName', 'LastName', 'EmailAddress'],
+  ['1001', 'Jörg', 'Müller', 'joerg@example.com'],
+  ['1002', 'Zoë', 'Ångström', 'zoe@example.com'],
+];
+
+const decodingTable: Array<{ name: string; spec: CsvFileSpec; delimiter: string; encoding: CsvEncoding; bom: boolean }> = [
+  { name: 'UTF-8 without BOM, comma', spec: { encoding: 'utf8' }, delimiter: ',', encoding: 'utf8', bom: false },
+  { name: 'UTF-8 with BOM (Excel "CSV UTF-8")', spec: { encoding: 'utf8', bom: true }, delimiter: ',', encoding: 'utf8', bom: true },
+  {
+    name: 'UTF-16LE with BOM and tabs (Excel "Unicode text")',
+    spec: { encoding: 'utf16le', bom: true },
+    delimiter: '\t',
+    encoding: 'utf16le',
+    bom: true,
+  },
+  { name: 'UTF-16LE without BOM', spec: { encoding: 'utf16le' }, delimiter: '\t', encoding: 'utf16le', bom: false },
+  { name: 'UTF-16BE with BOM', spec: { encoding: 'utf16be', bom: true }, delimiter: ',', encoding: 'utf16be', bom: true },
+  {
+    name: 'Windows-1252 with semicolons (German Excel "CSV")',
+    spec: { encoding: 'windows1252' },
+    delimiter: ';',
+    encoding: 'windows1252',
+    bom: false,
+  },
+];
+for (const c of decodingTable) {
+  test(`decodes ${c.name}`, async (t) => {
+    const dir = await tempDir(t);
+    const file = await writeCsv(dir, 'people.csv', people.map((r) => r.join(c.delimiter)), c.spec);
+    // A tiny chunk size puts multi-byte characters and line ends across chunk boundaries.
+    for (const chunkSize of [3, 64 * 1024]) {
+      const { csv, rows } = await readAll(file, { chunkSize });
+      t.is(csv.encoding, c.encoding);
+      t.is(csv.bom, c.bom);
+      t.is(csv.delimiter, c.delimiter);
+      t.deepEqual(csv.header, ['Number', 'FirstName', 'LastName', 'EmailAddress']);
+      t.deepEqual(
+        rows.map((r) => [r.line, r.cells.FirstName, r.cells.LastName]),
+        [
+          [2, 'Jörg', 'Müller'],
+          [3, 'Zoë', 'Ångström'],
+        ],
+      );
+    }
+  });
+}
+
+test('a Windows-1252 file whose only non-ASCII byte is on the last line is still decoded as 1252', async (t) => {
+  const dir = await tempDir(t);
+  const lines = ['Number,FirstName,LastName'];
+  for (let i = 0; i < 5000; i++) lines.push(`${2000 + i},Name${i},Plain`);
+  lines.push('9999,Zoë,Müller');
+  const file = await writeCsv(dir, 'late.csv', lines, { encoding: 'windows1252' });
+  const { csv, rows } = await readAll(file);
+  t.is(csv.encoding, 'windows1252');
+  t.is(rows.at(-1)?.cells.FirstName, 'Zoë');
+  t.is(rows.at(-1)?.line, 5002);
+});
+
+test('a configured encoding and delimiter are used as given', async (t) => {
+  const dir = await tempDir(t);
+  // Valid UTF-8 bytes that are meant as 1252: auto would say UTF-8.
+  const file = await writeCsv(dir, 'x.csv', ['Number|FirstName', '1001|Ã¼'], { encoding: 'windows1252' });
+  const { csv, rows } = await readAll(file, { encoding: 'windows1252', delimiter: ',' });
+  t.is(csv.encoding, 'windows1252');
+  t.deepEqual(csv.header, ['Number|FirstName']);
+  t.is(rows[0].cells['Number|FirstName'], '1001|Ã¼');
+});
+
+test('Excel "sep=;" first line sets the delimiter and is not the header', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'sep.csv', ['sep=;', 'Number;FirstName', '1001;Anna, Maria']);
+  const { csv, rows } = await readAll(file);
+  t.is(csv.delimiter, ';');
+  t.is(csv.headerLine, 2);
+  t.deepEqual(rows, [{ line: 3, cells: { Number: '1001', FirstName: 'Anna, Maria' } }]);
+});
+
+// ---------------------------------------------------------------------------------------------- rows
+
+test('the seed sample row keeps the typographic-quote role cell intact (it is an unquoted field)', async (t) => {
+  const file = path.join(FIXTURES, 'seed-000.csv');
+  t.true((await readFile(file, 'utf8')).includes('”<rolename=””system_owners””/>”'));
+  const { csv, rows } = await readAll(file);
+  t.deepEqual(csv.header, [...THREECX_COLUMNS]);
+  t.is(rows.length, 1);
+  t.is(rows[0].problem, undefined);
+  t.is(rows[0].line, 2);
+  t.is(rows[0].cells.Role, '”<rolename=””system_owners””/>”');
+  t.is(rows[0].cells.Number, '1001');
+  t.is(rows[0].cells.Department, 'DEFAULT');
+  t.is(rows[0].cells.VMLanguage, '43E89581-DAD8-B6F4-7660-15D48B5E6026');
+  t.is(rows[0].cells.AllowLanOnly, '1');
+  t.is(rows[0].cells.GoogleSignInDisabled, '');
+});
+
+test('headers in any order and spelling arrive canonical; unknown columns are kept; cells are trimmed', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'order.csv', [
+    ' email address ;LASTNAME;Cost Centre;number;firstname',
+    ' ANNA@example.com ; Müller ;  4711 ;1001;"  Anna  "',
+  ]);
+  const { csv, rows } = await readAll(file);
+  t.deepEqual(csv.header, ['EmailAddress', 'LastName', 'Cost Centre', 'Number', 'FirstName']);
+  t.deepEqual(rows[0].cells, {
+    EmailAddress: 'ANNA@example.com',
+    LastName: 'Müller',
+    'Cost Centre': '4711',
+    Number: '1001',
+    FirstName: 'Anna',
+  });
+});
+
+test('an ASCII-quoted role cell, quoted or typed bare, arrives as the role markup', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'roles.csv', [
+    'Number,FirstName,Role',
+    '1001,Anna,"<rolename=""managers""/>"',
+    '1002,Ben,<rolename="users"/>',
+  ]);
+  const { rows } = await readAll(file);
+  t.deepEqual(
+    rows.map((r) => [r.cells.Role, r.problem]),
+    [
+      ['<rolename="managers"/>', undefined],
+      ['<rolename="users"/>', undefined],
+    ],
+  );
+});
+
+test('bad rows are reported with line and column while the good rows around them come through', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'bad.csv', [
+    'Number,FirstName,LastName',
+    '1001,Anna,Adams', // 2
+    '1002,Ben', // 3: one cell short
+    '1003,Cara,Smith, Jr', // 4: unquoted comma
+    '', // 5: empty line, skipped
+    ',,', // 6: Excel's empty row, skipped
+    '1004,Dan,Day', // 7
+    '1005,"Eve,Evans', // 8: quote never closed
+  ]);
+  const { rows } = await readAll(file);
+  t.deepEqual(
+    rows.map((r) => ({ line: r.line, number: r.cells.Number, problem: r.problem })),
+    [
+      { line: 2, number: '1001', problem: undefined },
+      { line: 3, number: '1002', problem: { message: 'expected 3 cells as in the header, found 2', column: 'LastName' } },
+      {
+        line: 4,
+        number: '1003',
+        problem: { message: 'expected 3 cells as in the header, found 4 (an unquoted delimiter in a cell?)' },
+      },
+      { line: 7, number: '1004', problem: undefined },
+      { line: 8, number: undefined, problem: { message: 'a quote opened on line 8 is never closed', column: 'FirstName' } },
+    ],
+  );
+});
+
+test('an unclosed quote "closed" by a stray quote lines later is reported, and reading goes on', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'stray.csv', [
+    'Number;FirstName;LastName',
+    '1001;"Anna;Adams', // 2: quote opens here ...
+    '1002;Ben;Baker',
+    '1003;"Cara";Cole', // 4: ... and this quote ends it, with the same cell count by chance
+    '1004;Dan;Day', // 5
+  ]);
+  const { rows } = await readAll(file);
+  t.deepEqual(
+    rows.map((r) => [r.line, r.cells.Number, r.problem]),
+    [
+      [2, '1001', { message: 'the cell spans lines 2-4; a quote is probably not closed', column: 'FirstName' }],
+      [5, '1004', undefined],
+    ],
+  );
+});
+
+test('multi-line cells in extra columns are allowed and later line numbers stay right (CRLF inside quotes)', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'notes.csv', [
+    'Number,FirstName,Address',
+    '1001,Anna,"Hauptstr. 1\r\n10115 Berlin\r\nGermany"', // lines 2-4
+    '1002,Ben,"x"', // line 5
+  ]);
+  const { rows } = await readAll(file);
+  t.deepEqual(
+    rows.map((r) => [r.line, r.cells.Address, r.problem]),
+    [
+      [2, 'Hauptstr. 1\r\n10115 Berlin\r\nGermany', undefined],
+      [5, 'x', undefined],
+    ],
+  );
+});
+
+test('line ends may be LF, CRLF or bare CR (old Excel for Mac), even mixed', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'eol.csv');
+  await writeFile(file, 'Number,FirstName\r\n1001,A\n1002,B\r1003,C');
+  const { rows } = await readAll(file);
+  t.deepEqual(
+    rows.map((r) => [r.line, r.cells.Number]),
+    [
+      [2, '1001'],
+      [3, '1002'],
+      [4, '1003'],
+    ],
+  );
+});
+
+test('duplicate free-form header names are numbered; a duplicate 3CX column is refused', async (t) => {
+  const dir = await tempDir(t);
+  const ok = await writeCsv(dir, 'notes.csv', ['Number,Notes,FirstName,notes', '1001,a,Anna,b']);
+  const { csv, rows } = await readAll(ok);
+  t.deepEqual(csv.header, ['Number', 'Notes', 'FirstName', 'notes (2)']);
+  t.is(rows[0].cells['notes (2)'], 'b');
+
+  const bad = await writeCsv(dir, 'dup.csv', ['Number,FirstName,number', '1001,Anna,1002']);
+  const err = await t.throwsAsync(openCsvFile(bad), { instanceOf: CsvFileError });
+  t.regex(err?.message ?? '', /column Number appears twice in the header \(columns 1 and 3\)/);
+});
+
+test('empty header cells drop their column from the cells', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'blank.csv', ['Number;FirstName;;', '1001;Anna;;']);
+  const { csv, rows } = await readAll(file);
+  t.deepEqual(csv.header, ['Number', 'FirstName', '', '']);
+  t.deepEqual(rows[0].cells, { Number: '1001', FirstName: 'Anna' });
+});
+
+const unusable: Array<[string, Buffer | undefined, RegExp]> = [
+  ['missing file', undefined, /cannot read .*missing\.csv/],
+  ['empty file', Buffer.alloc(0), /is empty/],
+  ['only a BOM', Buffer.from([0xef, 0xbb, 0xbf]), /has no header line/],
+  ['only empty lines', csvBytes(['', '', '']), /has no header line/],
+];
+for (const [name, bytes, message] of unusable) {
+  test(`openCsvFile refuses: ${name}`, async (t) => {
+    const dir = await tempDir(t);
+    const file = path.join(dir, name === 'missing file' ? 'missing.csv' : 'f.csv');
+    if (bytes) await writeFile(file, bytes);
+    const err = await t.throwsAsync(openCsvFile(file), { instanceOf: CsvFileError });
+    t.regex(err?.message ?? '', message);
+  });
+}
+
+test('an aborted read stops with the abort reason', async (t) => {
+  const dir = await tempDir(t);
+  const lines = ['Number,FirstName'];
+  for (let i = 0; i < 2000; i++) lines.push(`${1000 + i},N${i}`);
+  const file = await writeCsv(dir, 'long.csv', lines);
+  const ac = new AbortController();
+  const csv = await openCsvFile(file, { signal: ac.signal, chunkSize: 256 });
+  let seen = 0;
+  await t.throwsAsync(async () => {
+    for await (const _ of csv.rows) if (++seen === 10) ac.abort(new Error('stop now'));
+  }, { message: /stop now/ });
+  t.true(seen < 2000);
+});
+
+test('performance: 100,000 rows × 45 columns parse in a few seconds at most', async (t) => {
+  const dir = await tempDir(t);
+  const lines: string[] = [THREECX_COLUMNS.join(',')];
+  for (let i = 0; i < 100_000; i++) {
+    lines.push(
+      THREECX_COLUMNS.map((c, j) =>
+        c === 'Number' ? String(100000 + i) : c === 'Role' ? '"<rolename=""users""/>"' : j % 3 === 0 ? '' : `v${j}`,
+      ).join(','),
+    );
+  }
+  const file = await writeCsv(dir, 'big.csv', lines);
+  const started = performance.now();
+  const csv = await openCsvFile(file);
+  let count = 0;
+  let last = '';
+  for await (const row of csv.rows) {
+    if (!row.problem) count++;
+    last = row.cells.Number;
+  }
+  const ms = performance.now() - started;
+  t.log(`100,000 rows in ${Math.round(ms)} ms`);
+  t.is(count, 100_000);
+  t.is(last, '199999');
+  // About 1 s on a laptop; the bound only catches an accidental quadratic step or per-cell regex storm.
+  t.true(ms < 8000, `took ${Math.round(ms)} ms`);
+});
