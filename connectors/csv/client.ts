@@ -216,16 +216,16 @@ async function* utf8Chunks(
   if (tail) yield Buffer.from(tail, 'utf8');
 }
 
-function firstLineEnd(buf: Buffer): number {
-  for (let i = 0; i < buf.length; i++) {
+/** Start and end (-1: not yet seen) of the first non-empty line in `buf`. */
+function firstLineBounds(buf: Buffer): { start: number; end: number } {
+  let start = 0;
+  while (start < buf.length && (buf[start] === 10 || buf[start] === 13)) start++;
+  for (let i = start; i < buf.length; i++) {
     const c = buf[i];
-    if (c === 10 || c === 13) return i;
+    if (c === 10 || c === 13) return { start, end: i };
   }
-  return -1;
+  return { start, end: -1 };
 }
-
-/** One parsed record, before it is delivered. */
-type Pending = CsvRow;
 
 /**
  * Opens a CSV file: detects encoding and delimiter, reads the header, and returns the rows as an
@@ -275,22 +275,23 @@ export async function openCsvFile(file: string, options: OpenCsvOptions = {}): P
   };
 
   try {
-    // Collect the first physical line to choose the delimiter before the parser exists.
+    // Collect the first non-empty line to choose the delimiter before the parser exists.
     const pre: Buffer[] = [];
     let first: Buffer = Buffer.alloc(0);
-    let lineEnd = -1;
-    while (lineEnd < 0 && first.length < 1 << 20) {
+    let bounds = { start: 0, end: -1 };
+    while (bounds.end < 0 && first.length < 1 << 20) {
       const next = await chunks.next();
       if (next.done) break;
       pre.push(next.value);
       first = pre.length === 1 ? next.value : Buffer.concat([first, next.value]);
-      lineEnd = firstLineEnd(first);
+      bounds = firstLineBounds(first);
     }
-    const firstLine = first.toString('utf8', 0, lineEnd < 0 ? first.length : lineEnd);
+    const lineEnd = bounds.end;
+    const firstLine = first.toString('utf8', bounds.start, lineEnd < 0 ? first.length : lineEnd);
     let lineOffset = 0;
     let delimiter: CsvDelimiter;
     const sep = sepDirective(firstLine);
-    if (sep) {
+    if (sep && bounds.start === 0) {
       // Drop the `sep=` line; the header is on line 2 then.
       let skip = lineEnd < 0 ? first.length : lineEnd + 1;
       if (first[lineEnd] === 13 && first[lineEnd + 1] === 10) skip++;
@@ -303,7 +304,7 @@ export async function openCsvFile(file: string, options: OpenCsvOptions = {}): P
         options.delimiter && options.delimiter !== 'auto' ? options.delimiter : detectDelimiter(firstLine);
     }
 
-    const parser = new CsvRowParser(file, delimiter, lineOffset);
+    const parser = new CsvRowParser(delimiter, lineOffset);
     for (const buf of pre) await parser.write(buf);
     while (!parser.headerSeen) {
       const next = await chunks.next();
@@ -383,7 +384,7 @@ class CsvRowParser {
 
   private readonly parser: RecordTap;
   private failure: Error | undefined;
-  private queue: Pending[] = [];
+  private queue: CsvRow[] = [];
   /** csv-parse's line count at the end of the last record. */
   private lastEndLine = 0;
   private lastEmptyLines = 0;
@@ -394,7 +395,6 @@ class CsvRowParser {
   private skew = 0;
 
   constructor(
-    private readonly file: string,
     delimiter: CsvDelimiter,
     private readonly lineOffset: number,
   ) {
@@ -490,7 +490,6 @@ class CsvRowParser {
   private onSkip(err: CsvError | undefined): void {
     const info = (err ?? {}) as { lines?: number; empty_lines?: number; column?: number | string | null };
     const start = this.startLine(info.empty_lines ?? this.lastEmptyLines);
-    const end = typeof info.lines === 'number' ? info.lines - this.skew + this.lineOffset : start;
     if (typeof info.lines === 'number') {
       this.lastEndLine = info.lines;
       this.lastEmptyLines = info.empty_lines ?? this.lastEmptyLines;
@@ -499,10 +498,8 @@ class CsvRowParser {
       typeof info.column === 'number' && this.headerSeen ? this.header[info.column] || undefined : undefined;
     let message: string;
     if (err?.code === 'CSV_QUOTE_NOT_CLOSED') {
-      message =
-        end > start
-          ? `a quote opened on line ${start} is never closed; lines ${start}-${end} could not be read`
-          : `a quote opened on line ${start} is never closed`;
+      // Only raised at the end of the file: everything after the quote became one unfinished cell.
+      message = `a quote opened on line ${start} is never closed; nothing after it could be read`;
     } else {
       message = `cannot parse the row: ${err?.message ?? 'unknown error'}`;
     }

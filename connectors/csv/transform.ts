@@ -4,7 +4,7 @@
  */
 import type { Identity, RecordIssue } from '../../src/model/index.js';
 import type { CsvRow } from './client.js';
-import { canonicalColumn } from './columns.js';
+import { canonicalColumn, SECRET_COLUMNS } from './columns.js';
 
 /** The column `auto` falls back to when the header has no `Number`. */
 const EMAIL_COLUMN = 'EmailAddress';
@@ -50,13 +50,20 @@ export type CsvRowResult = { identity: Identity; issue?: undefined } | { identit
  */
 export function csvRowToIdentity(row: CsvRow, ctx: CsvTransformContext): CsvRowResult {
   if (row.problem) {
+    // The cells of a broken row may be shifted, so the "key" can be any neighbouring value; it is named as a
+    // hint for the reader of the report, but never when it equals a secret cell of the row (a PIN).
+    let record = anchorOf(row.cells, ctx.keyColumn);
+    for (const secret of SECRET_COLUMNS) {
+      const value = row.cells[secret];
+      if (record !== undefined && value && value.toLowerCase() === record.toLowerCase()) record = undefined;
+    }
     return {
       issue: {
         source: ctx.source,
         file: ctx.file,
         line: row.line,
         field: row.problem.column,
-        record: anchorOf(row.cells, ctx.keyColumn),
+        record,
         message: row.problem.message,
       },
     };

@@ -95,10 +95,16 @@ class OutboxMailer implements Mailer {
 
   async send(message: MailMessage): Promise<void> {
     const outbox = this.config.outbox;
-    this.ready ??= fs.mkdir(outbox, { recursive: true }).catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
+    if (!this.ready) {
+      const ready = fs.mkdir(outbox, { recursive: true });
+      // Forget a failed mkdir so the next send tries again; the handler also keeps the rejection handled
+      // until it is awaited below.
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = undefined;
+      });
+      this.ready = ready;
+    }
+    const ready = this.ready;
     // MailComposer builds the same MIME message the SMTP transport would send (Date, Message-ID, encoded
     // headers) at about half the cost of a stream transport; CRLF line ends as RFC 5322 requires.
     const raw = await new MailComposer({
@@ -115,7 +121,7 @@ class OutboxMailer implements Mailer {
     // Written under a dot-name, then renamed: whatever picks up *.eml never sees half a message.
     const temp = path.join(outbox, `.${name}.tmp`);
     try {
-      await this.ready;
+      await ready;
       // 0600: the message holds the user's password.
       await fs.writeFile(temp, raw, { mode: 0o600 });
       await fs.rename(temp, file);

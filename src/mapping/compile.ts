@@ -33,7 +33,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
   const sendWelcome = spec.welcome ?? true;
   const adopt = [...(spec.adopt ?? [])];
   const expressions = ctx.expressions;
-  const deleted: Decision = { field: 'scope', value: false, rule: 'source', reason: 'deleted in the source' };
+  const deleted: Decision = { field: 'scope', value: false, rule: ctx.rule(['scope']), reason: 'deleted in the source' };
 
   return {
     file: ctx.file,

@@ -45,9 +45,9 @@ export function parseMapping(source: string, file: string, options: MappingOptio
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const problems: ConfigProblem[] = [];
-  for (const err of [...doc.errors, ...doc.warnings]) {
-    const pos = err.linePos?.[0];
-    problems.push({ file, line: pos?.line, column: pos?.col, path: '', message: `YAML: ${err.message.split('\n')[0]}` });
+  for (const err of doc.errors) {
+    const pos = lines.linePos(err.pos[0]);
+    problems.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${err.message.split('\n')[0]}` });
   }
   if (doc.errors.length > 0) return { problems };
 
@@ -127,6 +127,8 @@ function schemaProblems(
       message = `unknown property "${name}"`;
     } else if (e.keyword === 'required') {
       message = `missing required property "${(e.params as { missingProperty: string }).missingProperty}"`;
+      // Point at the key of the incomplete object (`role:`), where the property belongs.
+      key = true;
     } else if (e.keyword === 'enum') {
       message = `must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).join(', ')}`;
     }

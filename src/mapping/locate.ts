@@ -61,7 +61,8 @@ export function locateInScalar(doc: Document, lines: LineCounter, path: DocPath,
   if (!isScalar(node) || !node.range) return locate(doc, lines, path);
   const start = lines.linePos(node.range[0]);
   const text = String(node.value);
-  const before = text.slice(0, Math.max(0, offset));
+  // Parsers report "unexpected end" past the trailing newline of a block scalar; keep it on the last line.
+  const before = text.slice(0, Math.min(Math.max(0, offset), text.trimEnd().length));
   const newlines = before.split('\n').length - 1;
   // Block scalars (| and >) begin on the line after their indicator; flow scalars on the same line.
   const block = node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED';

@@ -181,13 +181,14 @@ class Applier {
       const phaseOps = runnable.filter((o) => phase.includes(o.kind));
       const inflight = new Set<Promise<void>>();
       for (const op of phaseOps) {
+        // Bounded hand-off: 100,000 operations never sit in memory as 100,000 pending promises.
+        while (inflight.size >= this.concurrency) await Promise.race(inflight);
+        // Checked after waiting for a slot: the abort may have come while waiting.
         if (signal?.aborted) {
           interrupted = true;
           this.skip(op);
           continue;
         }
-        // Bounded hand-off: 100,000 operations never sit in memory as 100,000 pending promises.
-        while (inflight.size >= this.concurrency) await Promise.race(inflight);
         const p = this.runOp(op).finally(() => inflight.delete(p));
         inflight.add(p);
       }
@@ -197,7 +198,8 @@ class Applier {
 
     await this.checkpoints;
     this.advanceCursors();
-    await this.checkpoint();
+    this.scheduleCheckpoint();
+    await this.checkpoints;
     if (this.checkpointError) throw this.checkpointError;
     if (!interrupted) await this.options.journal.compact();
 
@@ -276,9 +278,7 @@ class Applier {
     }
     this.done++;
     this.options.onProgress?.(this.done, this.ops.length);
-    if (this.pendingDone.length + this.pendingFailed.length >= this.checkpointEvery) {
-      this.checkpoints = this.checkpoints.then(() => this.checkpoint());
-    }
+    if (this.pendingDone.length + this.pendingFailed.length >= this.checkpointEvery) this.scheduleCheckpoint();
   }
 
   private fail(op: Operation, error: string, retryable: boolean): void {
@@ -349,13 +349,21 @@ class Applier {
     }
   }
 
-  /** commit → bindings saved → 'done' records written; see {@link apply} for why in this order. */
-  private async checkpoint(): Promise<void> {
-    const { target, state, journal } = this.options;
+  /**
+   * Takes the outcomes so far (synchronously, so they are counted once) and chains their checkpoint after
+   * the previous one. Every write in the batch returned before its commit() is called.
+   */
+  private scheduleCheckpoint(): void {
     const done = this.pendingDone;
     const failed = this.pendingFailed;
     this.pendingDone = [];
     this.pendingFailed = [];
+    this.checkpoints = this.checkpoints.then(() => this.checkpoint(done, failed));
+  }
+
+  /** commit → bindings saved → 'done' records written; see {@link apply} for why in this order. */
+  private async checkpoint(done: Outcome[], failed: Array<{ op: Operation; error: string; retryable: boolean }>): Promise<void> {
+    const { target, state, journal } = this.options;
     try {
       await journal.flushStarts();
       await target.commit();

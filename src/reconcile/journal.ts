@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { redact } from '../log.js';
 import { keyString, type IdentityKey } from '../model/index.js';
@@ -39,18 +40,29 @@ export class Journal {
   private tail: Promise<void> = Promise.resolve();
   private scheduledStarts?: Promise<void>;
 
-  private constructor(
-    /** Absolute path of the journal file. */
-    readonly file: string,
-    private handle: FileHandle,
-    private readonly clock: () => Date,
-  ) {}
+  /** Absolute path of the journal file. */
+  readonly file: string;
+  private readonly clock: () => Date;
+  /** Opened on first write, so constructing a Journal does no I/O. */
+  private fd?: number;
 
-  /** Opens (creating when missing) `<stateDir>/journal.jsonl` for appending. */
+  /** A journal at `options.file` (usually `<stateDir>/journal.jsonl`); the file is created on first write. */
+  constructor(options: { file: string; clock?: () => Date }) {
+    this.file = path.resolve(options.file);
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** A journal at `<stateDir>/journal.jsonl`. */
   static async open(stateDir: string, options: { clock?: () => Date } = {}): Promise<Journal> {
-    await mkdir(stateDir, { recursive: true });
-    const file = path.join(stateDir, JOURNAL_FILE);
-    return new Journal(file, await open(file, 'a'), options.clock ?? (() => new Date()));
+    return new Journal({ file: path.join(stateDir, JOURNAL_FILE), clock: options.clock });
+  }
+
+  private descriptor(): number {
+    if (this.fd === undefined) {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      this.fd = openSync(this.file, 'a');
+    }
+    return this.fd;
   }
 
   private record(runId: string, op: Operation, phase: JournalRecord['phase'], extra?: Partial<JournalRecord>): string {
@@ -85,7 +97,10 @@ export class Journal {
   private write(take: () => string): Promise<void> {
     const p = this.tail.then(async () => {
       const chunk = take();
-      if (chunk) await this.handle.write(chunk);
+      // A synchronous append of a few KB to the page cache costs microseconds; an async write costs a
+      // thread-pool round trip, which dominated a 100,000-operation run. The data is in the kernel (it
+      // survives kill -9) when this returns.
+      if (chunk) writeSync(this.descriptor(), chunk);
     });
     this.tail = p.catch(() => undefined);
     return p;
@@ -131,13 +146,21 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
+    const body = text.trimEnd();
+    if (!body) return [];
+    try {
+      // One parser call for the whole file is several times faster than one per line.
+      return JSON.parse(`[${body.replace(/\n+/g, ',')}]`) as JournalRecord[];
+    } catch {
+      // A kill -9 can cut the last line short; a half-written record was never followed by its write.
+    }
     const out: JournalRecord[] = [];
-    for (const line of text.split('\n')) {
+    for (const line of body.split('\n')) {
       if (!line) continue;
       try {
         out.push(JSON.parse(line) as JournalRecord);
       } catch {
-        // A kill -9 can cut the last line short; a half-written record was never followed by its write.
+        // skip the damaged line
       }
     }
     return out;
@@ -148,7 +171,7 @@ export class Journal {
     const pending = new Map<string, Map<string, JournalRecord>>();
     for (const r of records) {
       if (!r.key) continue;
-      const ks = keyString(r.key);
+      const ks = `${r.key.source}/${r.key.anchor}`;
       const id = `${r.runId} ${r.opId}`;
       if (r.phase === 'start') {
         if (r.kind !== 'create') continue;
@@ -188,20 +211,24 @@ export class Journal {
     await this.flush();
     await this.tail;
     const keep = Journal.pendingStarts(await this.readRecords());
-    await this.handle.close();
+    this.closeFd();
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, keep.map((r) => JSON.stringify(r) + '\n').join(''));
     await rename(this.file, path.join(path.dirname(this.file), 'journal.1.jsonl')).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
     await rename(tmp, this.file);
-    this.handle = await open(this.file, 'a');
+  }
+
+  private closeFd(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 
   /** Flushes and closes the file. */
   async close(): Promise<void> {
     await this.flush();
     await this.tail;
-    await this.handle.close();
+    this.closeFd();
   }
 }

@@ -529,7 +529,7 @@ class Planner {
     const reason =
       how === 'recovered'
         ? 'recovered from an interrupted run'
-        : `adopted ${this.describeHolder(user, true)} by ${how === 'email' ? 'e-mail' : 'extension'} match ${this.where(entry)}${changed}`;
+        : `adopted unmanaged user ${userName(user) ?? user.id} (${user.extension}) by ${how === 'email' ? 'e-mail' : 'extension'} match ${this.where(entry)}${changed}`;
     this.ops.push({
       id: `adopt:${entry.ks}`,
       kind: 'adopt',

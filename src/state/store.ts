@@ -13,7 +13,8 @@ export interface RunRecord {
   finishedAt?: string;
   summary?: PlanSummary;
   held: string | null;
-  exitCode?: number;
+  /** DESIGN §3 exit code of the run. */
+  exitCode: number;
   error?: string;
 }
 
@@ -26,11 +27,22 @@ export interface HeldPlan {
   at: string;
 }
 
+/** The outcome of one run for one source. */
+export interface SourceCheck {
+  at: string;
+  ok: boolean;
+  error?: string;
+  /** Identities read. */
+  count?: number;
+}
+
 /** How the last reads of a source went. */
 export interface SourceHealth {
   lastSuccess?: string;
   lastFailure?: string;
   lastError?: string;
+  /** The latest outcome, whatever it was. */
+  last?: SourceCheck;
 }
 
 /** The JSON document in `<stateDir>/state.json`. */
@@ -92,11 +104,7 @@ export class StateStore {
 
   /** All bindings, sorted by key. */
   bindings(): Binding[] {
-    return [...this.byKey.values()].sort((a, b) => {
-      const ka = keyString(a.key);
-      const kb = keyString(b.key);
-      return ka < kb ? -1 : ka > kb ? 1 : 0;
-    });
+    return [...this.byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, b]) => b);
   }
 
   /** The binding of an identity. */
@@ -146,6 +154,11 @@ export class StateStore {
     return this.db.data.cursors[source];
   }
 
+  /** Same as {@link cursor}. */
+  getCursor(source: string): string | undefined {
+    return this.cursor(source);
+  }
+
   /** Saves a source's cursor; apply calls it only once the source's operations were applied. */
   setCursor(source: string, cursor: string | undefined): void {
     if (cursor === undefined) delete this.db.data.cursors[source];
@@ -162,9 +175,9 @@ export class StateStore {
     this.db.data.lastGoodCount[source] = count;
   }
 
-  /** Run history, oldest first. */
+  /** Run history, newest first. */
   runs(): RunRecord[] {
-    return [...this.db.data.runs];
+    return [...this.db.data.runs].reverse();
   }
 
   /** Adds or replaces (same runId) a run record; only the last {@link MAX_RUNS} are kept. */
@@ -189,9 +202,39 @@ export class StateStore {
     this.db.data.heldPlans = this.db.data.heldPlans.filter((p) => p.runId !== runId);
   }
 
-  /** Health of every source. */
-  sourceHealth(): Record<string, SourceHealth> {
+  /** The latest held plan, if any. */
+  held(): HeldPlan | undefined {
+    return this.db.data.heldPlans.at(-1);
+  }
+
+  /** Same as {@link addHeldPlan}. */
+  setHeld(plan: HeldPlan): void {
+    this.addHeldPlan(plan);
+  }
+
+  /** Forgets one held plan (by run id) or all of them (an approved apply supersedes them). */
+  clearHeld(runId?: string): void {
+    if (runId === undefined) this.db.data.heldPlans = [];
+    else this.removeHeldPlan(runId);
+  }
+
+  /** Health of every source; with a name, that source's latest outcome. */
+  sourceHealth(): Record<string, SourceHealth>;
+  sourceHealth(source: string): SourceCheck | undefined;
+  sourceHealth(source?: string): Record<string, SourceHealth> | SourceCheck | undefined {
+    if (source !== undefined) {
+      const last = this.db.data.sourceHealth[source]?.last;
+      return last ? { ...last } : undefined;
+    }
     return structuredClone(this.db.data.sourceHealth);
+  }
+
+  /** Records the outcome of a run for a source (success and failure dates follow from `ok`). */
+  setSourceHealth(source: string, check: SourceCheck): void {
+    const prev = this.db.data.sourceHealth[source] ?? {};
+    this.db.data.sourceHealth[source] = check.ok
+      ? { ...prev, lastSuccess: check.at, last: { ...check } }
+      : { ...prev, lastFailure: check.at, lastError: check.error ?? prev.lastError, last: { ...check } };
   }
 
   /** Records a successful read of a source. */
@@ -211,7 +254,9 @@ export class StateStore {
 
   /** Writes the state atomically (temp file + rename). */
   async save(): Promise<void> {
-    this.db.data.bindings = this.bindings();
+    // Insertion order, not sorted: apply saves at every checkpoint and sorting 100,000 keys each time costs
+    // more than the write.
+    this.db.data.bindings = [...this.byKey.values()];
     await this.db.write();
   }
 }

@@ -235,6 +235,7 @@ export class ThreeCxTarget implements Target {
   async deleteUsers(ids: string[]): Promise<DeleteResult[]> {
     const results = new Map<string, DeleteResult>(ids.map((id) => [id, { id }]));
     const byNumber = new Map<string, string>();
+    const names = new Map<string, string>();
     const present: string[] = [];
     for (const id of new Set(ids)) {
       let info = this.users.get(id);
@@ -252,6 +253,7 @@ export class ThreeCxTarget implements Target {
         }
       }
       byNumber.set(info.extension, id);
+      names.set(id, info.name);
       present.push(id);
     }
     for (let i = 0; i < present.length; i += BATCH) {
@@ -266,7 +268,7 @@ export class ThreeCxTarget implements Target {
           if (!id && chunk.includes(row.ExtensionNumber ?? '') && row.Error?.includes('NOT_FOUND')) continue;
           if (id) {
             failed.add(id);
-            results.set(id, { id, error: `${this.users.get(id)?.name ?? `user ${row.ExtensionNumber}`}: ${why}` });
+            results.set(id, { id, error: `${names.get(id)}: ${why}` });
           } else this.logger.warn(`3CX reported a delete failure for extension ${row.ExtensionNumber} that was not asked for: ${why}`);
         }
         for (const id of chunk) if (!failed.has(id)) this.users.delete(id);

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { ExecutionContext } from 'ava';
 import type { MailConfig } from '../../../src/config/types.js';
@@ -79,7 +80,7 @@ export class RecordingMailer implements Mailer {
   async close(): Promise<void> {}
 }
 
-/** A logger whose lines (JSON, after the secret-redacting format of createLogger is bypassed) are kept. */
+/** A logger that keeps its JSON lines (no redaction: a secret that reaches it shows up in `lines`). */
 export function capturingLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const logger = winston.createLogger({
@@ -87,8 +88,8 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
     format: winston.format.json(),
     transports: [
       new winston.transports.Stream({
-        stream: new (require_writable())({
-          write(chunk: Buffer, _enc: string, done: () => void) {
+        stream: new Writable({
+          write(chunk: Buffer, _encoding, done) {
             lines.push(chunk.toString());
             done();
           },
@@ -97,11 +98,6 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
     ],
   });
   return { logger, lines };
-}
-
-import { Writable } from 'node:stream';
-function require_writable(): typeof Writable {
-  return Writable;
 }
 
 /** Collects an async iterable. */

@@ -12,6 +12,7 @@ import {
   toXapiPhones,
 } from '../../../src/targets/threecx/normalize.js';
 import type { XapiUser } from '../../../src/targets/threecx/types.js';
+import type { RoleName } from '../../../src/model/index.js';
 
 const groupNames = new Map([
   [10, 'DEFAULT'],
@@ -94,7 +95,7 @@ test('fromXapiUser: order of memberships and phones does not matter', (t) => {
   t.deepEqual(fromXapiUser(shuffled, { groupNames }), fromXapiUser(raw, { groupNames }));
 });
 
-const departmentCases: Array<[title: string, user: Partial<XapiUser>, department: string, extra: string[], role: string]> = [
+const departmentCases: Array<[title: string, user: Partial<XapiUser>, department: string, extra: string[], role: RoleName]> = [
   ['no memberships at all → DEFAULT, users', { PrimaryGroupId: null, Groups: [] }, 'DEFAULT', [], 'users'],
   ['no PrimaryGroupId → first membership', { PrimaryGroupId: null, Groups: [{ GroupId: 21, Rights: { RoleName: 'group_admins' } }] }, 'Support', [], 'group_admins'],
   ['role missing on the main membership → users', { PrimaryGroupId: 20, Groups: [{ GroupId: 20 }] }, 'Sales', [], 'users'],

@@ -37,7 +37,8 @@ test('create → list round trip equals the input, and a second sync writes noth
     options: { AllowLanOnly: '0', CallScreening: '1' },
   });
   const created = await target.createUser(input);
-  t.deepEqual(fieldsOf(created), fieldsOf(input));
+  t.deepEqual(changedFields(fieldsOf(input), created), {}, 'createUser returns what it created');
+  t.is(created.options.ClickToCallFriendlyName, 'amandacamden200', 'options 3CX filled in are reported too');
 
   const actual = await listed(target, '200');
   t.truthy(actual);
@@ -216,7 +217,15 @@ test('deleteUsers: deleted, already gone, and refused (operator) reported per id
   t.is(results[2]!.error, "user 203 (Op Erator): it is the operator extension, which 3CX does not allow deleting");
   t.false(fake.state.users.has(Number(a.id)));
   const batch = lastWrite(fake, 'POST', 'Users/Pbx.BatchDelete')!;
-  t.deepEqual(batch.body, { ids: [Number(a.id), op.Id] });
+  // b was removed behind the target's back: 3CX reports it by id as NOT_FOUND, which counts as deleted.
+  t.deepEqual(batch.body, { ids: [Number(a.id), Number(b.id), op.Id] });
+
+  // A target that never saw the ids looks them up first; a missing one is not even sent.
+  const fresh = targetFor(fake);
+  t.teardown(() => fresh.close());
+  const batches = apiCalls(fake).filter((c) => c.endsWith('BatchDelete')).length;
+  t.deepEqual(await fresh.deleteUsers(['99999']), [{ id: '99999' }]);
+  t.is(apiCalls(fake).filter((c) => c.endsWith('BatchDelete')).length, batches);
 });
 
 test('sendWelcome on create when asked and the user has an e-mail', async (t) => {

@@ -1,0 +1,232 @@
+import test from 'ava';
+import { chmod, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readCsvFile } from '../../../connectors/csv/read.js';
+import { createCsvSource } from '../../../connectors/csv/source.js';
+import { ConfigError } from '../../../src/errors/index.js';
+import type { SourceConfig } from '../../../src/config/types.js';
+import { byType, collect, csvSettings, tempDir, writeCsv } from './helpers.js';
+
+async function read(file: string, overrides: Parameters<typeof csvSettings>[1] = {}, dir = path.dirname(file)) {
+  return byType(await collect(readCsvFile({ source: 'hr', file, settings: csvSettings(dir, overrides) })));
+}
+
+test('good rows become identities; bad rows become issues; the read is complete', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'u.csv', [
+    'Number;FirstName;LastName;EmailAddress',
+    '1001;Anna;Adams;anna@example.com',
+    ';Nokey;Person;nokey@example.com',
+    '1002;Ben',
+    '1003;Cara;Cole;cara@example.com',
+  ]);
+  const { identities, issues, ends } = await read(file);
+  t.deepEqual(
+    identities.map((i) => [i.anchor, i.attributes.FirstName, i.origin]),
+    [
+      ['1001', 'Anna', { file, line: 2 }],
+      ['1003', 'Cara', { file, line: 5 }],
+    ],
+  );
+  t.deepEqual(issues, [
+    { source: 'hr', file, line: 3, field: 'Number', message: 'no value in key column Number' },
+    {
+      source: 'hr',
+      file,
+      line: 4,
+      field: 'LastName',
+      record: '1002',
+      message: 'expected 4 cells as in the header, found 2',
+    },
+  ]);
+  t.deepEqual(ends, [{ type: 'end', mode: 'partial', complete: true }]);
+});
+
+test('a key seen twice in one file: the first row wins, the second is rejected', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'dup.csv', [
+    'Number,FirstName',
+    '1000,Zed',
+    '1001,Anna',
+    '1001,Anne',
+  ]);
+  const { identities, issues } = await read(file);
+  t.deepEqual(
+    identities.map((i) => [i.anchor, i.attributes.FirstName]),
+    [
+      ['1000', 'Zed'],
+      ['1001', 'Anna'],
+    ],
+  );
+  t.deepEqual(issues, [
+    { source: 'hr', file, line: 4, field: 'Number', record: '1001', message: 'duplicate extension 1001, first on line 3' },
+  ]);
+});
+
+test('auto key without Number: the lower-cased e-mail, duplicates found case-insensitively', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'mail.csv', ['FirstName,EmailAddress', 'Anna,Anna@Example.com', 'Anne,anna@example.COM']);
+  const { identities, issues } = await read(file);
+  t.deepEqual(
+    identities.map((i) => i.anchor),
+    ['anna@example.com'],
+  );
+  t.is(issues[0].message, 'duplicate e-mail address anna@example.com, first on line 2');
+});
+
+const endTable: Array<{ name: string; mode: 'upsert' | 'snapshot'; lines: string[]; end: object }> = [
+  {
+    name: 'upsert, clean',
+    mode: 'upsert',
+    lines: ['Number,FirstName', '1001,Anna'],
+    end: { type: 'end', mode: 'partial', complete: true },
+  },
+  {
+    name: 'snapshot, clean',
+    mode: 'snapshot',
+    lines: ['Number,FirstName', '1001,Anna'],
+    end: { type: 'end', mode: 'full', complete: true },
+  },
+  {
+    name: 'snapshot with only a duplicate: still the whole population',
+    mode: 'snapshot',
+    lines: ['Number,FirstName', '1001,Anna', '1001,Anne'],
+    end: { type: 'end', mode: 'full', complete: true },
+  },
+  {
+    name: 'upsert with a broken row: still complete (nothing is removed in upsert anyway)',
+    mode: 'upsert',
+    lines: ['Number,FirstName', '1001,Anna', '1002'],
+    end: { type: 'end', mode: 'partial', complete: true },
+  },
+  {
+    name: 'snapshot with a broken row: incomplete, so nobody is removed',
+    mode: 'snapshot',
+    lines: ['Number,FirstName', '1001,Anna', '1002'],
+    end: {
+      type: 'end',
+      mode: 'full',
+      complete: false,
+      note: '1 row was rejected, so this snapshot may miss people; nobody is removed on its account',
+    },
+  },
+];
+for (const c of endTable) {
+  test(`end event: ${c.name}`, async (t) => {
+    const dir = await tempDir(t);
+    const file = await writeCsv(dir, 'f.csv', c.lines);
+    const { ends } = await read(file, { mode: c.mode });
+    t.deepEqual(ends, [c.end]);
+  });
+}
+
+const fileFailures: Array<{ name: string; content: string | undefined; field?: string; message: RegExp }> = [
+  { name: 'missing file', content: undefined, message: /cannot read .*f\.csv/ },
+  { name: 'empty file', content: '', message: /is empty/ },
+  { name: 'no key column', content: 'FirstName,LastName\nAnna,Adams\n', field: 'EmailAddress', message: /the header has no column EmailAddress \(key column\)/ },
+  { name: 'no FirstName', content: 'Number,LastName\n1001,Adams\n', field: 'FirstName', message: /the header has no column FirstName/ },
+];
+for (const c of fileFailures) {
+  for (const mode of ['upsert', 'snapshot'] as const) {
+    test(`${c.name} (${mode}): one issue, then an incomplete end`, async (t) => {
+      const dir = await tempDir(t);
+      const file = path.join(dir, 'f.csv');
+      if (c.content !== undefined) await writeFile(file, c.content);
+      const events = await collect(readCsvFile({ source: 'hr', file, settings: csvSettings(dir, { mode }) }));
+      t.is(events.length, 2);
+      const [issue, end] = events;
+      t.is(issue.type, 'issue');
+      if (issue.type === 'issue') {
+        t.regex(issue.issue.message, c.message);
+        t.is(issue.issue.field, c.field);
+        t.is(issue.issue.source, 'hr');
+        t.is(issue.issue.file, file);
+      }
+      t.deepEqual(end, { type: 'end', mode: mode === 'snapshot' ? 'full' : 'partial', complete: false });
+    });
+  }
+}
+
+test('an unreadable file is one issue and an incomplete end', async (t) => {
+  if (process.getuid?.() === 0) {
+    // root reads files whatever their mode; a directory stands in for an unreadable file then.
+    const dir = await tempDir(t);
+    const { issues, ends } = await read(dir, {}, dir);
+    t.is(issues.length, 1);
+    t.regex(issues[0].message, /is not a file/);
+    t.false(ends[0].type === 'end' && ends[0].complete);
+    return;
+  }
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'locked.csv', ['Number,FirstName', '1001,Anna']);
+  await chmod(file, 0o000);
+  const { issues, ends } = await read(file);
+  t.is(issues.length, 1);
+  t.false(ends[0].type === 'end' && ends[0].complete);
+});
+
+test('a read cancelled midway ends incomplete with an issue saying so', async (t) => {
+  const dir = await tempDir(t);
+  const lines = ['Number,FirstName'];
+  for (let i = 0; i < 5000; i++) lines.push(`${10000 + i},N${i}`);
+  const file = await writeCsv(dir, 'big.csv', lines);
+  const ac = new AbortController();
+  const events = [];
+  for await (const e of readCsvFile({ source: 'hr', file, settings: csvSettings(dir, { mode: 'snapshot' }), signal: ac.signal })) {
+    events.push(e);
+    if (events.length === 3) ac.abort();
+  }
+  const { identities, issues, ends } = byType(events);
+  t.true(identities.length < 5000);
+  t.is(issues.at(-1)?.message, 'the read was cancelled before the end of the file');
+  t.deepEqual(ends, [{ type: 'end', mode: 'full', complete: false }]);
+});
+
+test('a configured key column is used, canonicalised', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'k.csv', ['Number,FirstName,EmailAddress', '1001,Anna,ANNA@x.com']);
+  const { identities } = await read(file, { keyColumn: 'emailaddress' });
+  t.deepEqual(
+    identities.map((i) => i.anchor),
+    ['anna@x.com'],
+  );
+});
+
+// ---------------------------------------------------------------------------------------------- source
+
+const sourceConfig = (dir: string, overrides: Partial<SourceConfig> = {}): SourceConfig => ({
+  name: 'hr',
+  type: 'csv',
+  mapping: '/etc/pbxsync/mappings/3cx-csv.yml',
+  csv: csvSettings(dir, { mode: 'snapshot' }),
+  settings: {},
+  ...overrides,
+});
+
+test('createCsvSource: read({ input }) reads that file', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'u.csv', ['Number,FirstName', '1001,Anna']);
+  const source = createCsvSource(sourceConfig(dir));
+  t.is(source.name, 'hr');
+  t.is(source.kind, 'csv');
+  t.is(source.mapping, '/etc/pbxsync/mappings/3cx-csv.yml');
+  const { identities, ends } = byType(await collect(source.read({ full: true, input: file })));
+  t.deepEqual(
+    identities.map((i) => [i.source, i.anchor]),
+    [['hr', '1001']],
+  );
+  t.deepEqual(ends, [{ type: 'end', mode: 'full', complete: true }]);
+});
+
+test('createCsvSource: read() without input is an empty, complete, partial read', async (t) => {
+  const dir = await tempDir(t);
+  await writeCsv(dir, 'waiting.csv', ['Number,FirstName', '1001,Anna']);
+  const source = createCsvSource(sourceConfig(dir));
+  t.deepEqual(await collect(source.read({ full: true })), [{ type: 'end', mode: 'partial', complete: true }]);
+});
+
+test('createCsvSource refuses a source that is not CSV or has no csv settings', (t) => {
+  t.throws(() => createCsvSource(sourceConfig('/tmp', { type: 'ldap' })), { instanceOf: ConfigError });
+  const err = t.throws(() => createCsvSource(sourceConfig('/tmp', { csv: undefined })), { instanceOf: ConfigError });
+  t.is(err?.problems[0]?.path, 'sources.hr.csv');
+});

@@ -1,0 +1,106 @@
+import test from 'ava';
+import { appendFile, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Journal, type JournalRecord } from '../../src/reconcile/journal.js';
+import type { Operation } from '../../src/reconcile/types.js';
+
+const op = (anchor: string, kind: Operation['kind'] = 'create', extension = '1000'): Operation => ({
+  id: `${kind}:inbox/${anchor}`,
+  kind,
+  key: { source: 'inbox', anchor },
+  extension,
+  reason: 'test',
+});
+
+async function open() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pbxsync-journal-'));
+  return { dir, journal: await Journal.open(dir) };
+}
+
+async function lines(file: string): Promise<JournalRecord[]> {
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter((l) => l)
+    .map((l) => JSON.parse(l) as JournalRecord);
+}
+
+test('pendingCreates: starts without done, keeping retryable failures, dropping refusals and settled keys', async (t) => {
+  const { dir, journal } = await open();
+  journal.start('r1', op('done', 'create', '1000'));
+  journal.start('r1', op('crashed', 'create', '1001'));
+  journal.start('r1', op('timeout', 'create', '1002'));
+  journal.start('r1', op('refused', 'create', '1003'));
+  journal.start('r1', op('later', 'create', '1004'));
+  journal.start('r1', op('upd', 'update', '1005'));
+  await journal.flushStarts();
+  journal.done('r1', op('done'));
+  journal.failed('r1', op('timeout'), 'socket hang up', true);
+  journal.failed('r1', op('refused'), 'extension taken', false);
+  await journal.flushCompletions();
+  // A later run recovered "later" by adoption.
+  journal.start('r2', op('later', 'adopt', '1004'));
+  journal.done('r2', op('later', 'adopt', '1004'));
+  await journal.close();
+  // A kill -9 can leave half a line at the end.
+  await appendFile(path.join(dir, 'journal.jsonl'), '{"ts":"2025-');
+
+  const again = await Journal.open(dir);
+  t.deepEqual(await again.pendingCreates(), [
+    { key: { source: 'inbox', anchor: 'crashed' }, extension: '1001' },
+    { key: { source: 'inbox', anchor: 'timeout' }, extension: '1002' },
+  ]);
+  await again.close();
+});
+
+test('flushStarts: concurrent callers share writes and all starts reach the file before they resolve', async (t) => {
+  const { dir, journal } = await open();
+  const waits: Array<Promise<void>> = [];
+  for (let i = 0; i < 50; i++) {
+    journal.start('r1', op(`n${i}`));
+    waits.push(journal.flushStarts());
+  }
+  await Promise.all(waits);
+  t.is((await lines(path.join(dir, 'journal.jsonl'))).length, 50);
+  journal.done('r1', op('n0'));
+  t.is((await lines(path.join(dir, 'journal.jsonl'))).length, 50, "'done' waits for flushCompletions");
+  await journal.close();
+});
+
+test('compact keeps only unsettled creates and rotates the history', async (t) => {
+  const { dir, journal } = await open();
+  journal.start('r1', op('a'));
+  journal.start('r1', op('b', 'create', '1001'));
+  journal.done('r1', op('a'));
+  await journal.compact();
+  const kept = await lines(path.join(dir, 'journal.jsonl'));
+  t.deepEqual(kept.map((r) => `${r.opId} ${r.phase}`), ['create:inbox/b start']);
+  t.is((await lines(path.join(dir, 'journal.1.jsonl'))).length, 3);
+  journal.start('r2', op('c', 'update'));
+  await journal.close();
+  t.is((await lines(path.join(dir, 'journal.jsonl'))).length, 2, 'still appendable after compaction');
+});
+
+test('100,000 operations journal in well under the time of a run', async (t) => {
+  const { journal } = await open();
+  const started = Date.now();
+  const ops = Array.from({ length: 100_000 }, (_, i) => op(`n${i}`, 'create', String(100000 + i)));
+  for (let i = 0; i < ops.length; i += 8) {
+    const batch = ops.slice(i, i + 8);
+    for (const o of batch) journal.start('r1', o);
+    await Promise.all(batch.map(() => journal.flushStarts()));
+    for (const o of batch) journal.done('r1', o);
+    if (i % 500 === 0) await journal.flushCompletions();
+  }
+  await journal.flush();
+  const writing = Date.now() - started;
+  t.log(`${writing} ms writing`);
+  // An awaited write (or fsync) per record takes tens of seconds here; batching keeps it near a second.
+  t.true(writing < 2500, `${writing} ms writing`);
+  const pending = await journal.pendingCreates();
+  const ms = Date.now() - started;
+  t.is(pending.length, 0);
+  t.log(`${ms} ms for 100,000 operations`);
+  t.true(ms < 5000, `${ms} ms`);
+  await journal.close();
+});

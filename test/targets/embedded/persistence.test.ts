@@ -1,0 +1,162 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LockedError, TerminalError } from '../../../src/errors/index.js';
+import { collect, openTarget, tempDir, userInput } from './helpers.js';
+
+test('a commit persists; reopening the file gives the same users and departments', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  await target.ensureDepartments(['Sales']);
+  const a = await target.createUser(userInput({ extension: '1001', email: 'a@x.com', department: 'Sales', dids: ['+4930111'] }));
+  await target.createUser(userInput({ extension: '1002', phones: [{ mac: '001565aabbcc', model: 'T46U' }] }));
+  await target.updateUser(a.id, { lastName: 'Stone' });
+  await target.commit();
+  const before = await collect(target.listUsers());
+  await target.close();
+
+  const again = await openTarget(t, dir);
+  t.deepEqual(await collect(again.listUsers()), before);
+  t.deepEqual(await again.listDepartments(), ['DEFAULT', 'Sales']);
+  // The claims are indexed again after loading.
+  await t.throwsAsync(again.createUser(userInput({ extension: '1003', dids: ['+4930111'] })), { message: /DID \+4930111 is already used by extension 1001/ });
+  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
+  t.is(doc.version, 1);
+  t.regex(doc.installId, /^[0-9a-f-]{36}$/);
+  t.deepEqual(Object.keys(doc), ['version', 'installId', 'seq', 'departments', 'users']);
+});
+
+test('committed changes survive a crash (no close): the journal is replayed, a torn last line dropped', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  const a = await target.createUser(userInput({ extension: '1001' }));
+  await target.commit(); // first commit writes the document
+  await target.createUser(userInput({ extension: '1002' }));
+  await target.updateUser(a.id, { lastName: 'Stone' });
+  await target.commit(); // journalled
+  const committed = await collect(target.listUsers());
+  await target.deleteUsers([a.id]); // never committed
+  // "Crash": copy the files as they are now, plus half a line of a commit that never returned.
+  const crashed = path.join(dir, 'crashed');
+  await fs.mkdir(crashed);
+  await fs.copyFile(path.join(dir, 'pbx.json'), path.join(crashed, 'pbx.json'));
+  const journal = await fs.readFile(path.join(dir, 'pbx.json.journal'), 'utf8');
+  t.true(journal.length > 0);
+  await fs.writeFile(path.join(crashed, 'pbx.json.journal'), journal + '{"seq":3,"upsert":[{"id":"x"');
+
+  const recovered = await openTarget(t, crashed);
+  t.deepEqual(await collect(recovered.listUsers()), committed);
+  // The torn tail is cut off, so the next commit appends a clean line.
+  t.is(await fs.readFile(path.join(crashed, 'pbx.json.journal'), 'utf8'), journal);
+  await recovered.createUser(userInput({ extension: '1003' }));
+  await recovered.close();
+  const third = await openTarget(t, crashed);
+  t.deepEqual((await collect(third.listUsers())).map((u) => u.extension), ['1001', '1002', '1003']);
+});
+
+test('close folds the journal into the document', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  await target.createUser(userInput({ extension: '1001' }));
+  await target.commit();
+  await target.createUser(userInput({ extension: '1002' }));
+  await target.commit();
+  t.true((await fs.stat(path.join(dir, 'pbx.json.journal'))).size > 0);
+  await target.close();
+  t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
+  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
+  t.deepEqual(doc.users.map((u: { extension: string }) => u.extension), ['1001', '1002']);
+  t.deepEqual((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+});
+
+test('the document is rewritten once the journal outgrows it, and the journal emptied', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir, { compactMinBytes: 1 });
+  await target.createUser(userInput({ extension: '1001' }));
+  await target.commit();
+  await target.createUser(userInput({ extension: '1002' }));
+  await target.createUser(userInput({ extension: '1003' }));
+  await target.commit(); // journal line with two users > document with one: compacted
+  t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
+  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
+  t.is(doc.users.length, 3);
+  t.is(target.writeCount(), 2);
+});
+
+test('a read-only target reads a store another process holds and refuses writes', async (t) => {
+  const dir = await tempDir(t);
+  const owner = await openTarget(t, dir);
+  await owner.createUser(userInput({ extension: '1001' }));
+  await owner.commit();
+  await owner.createUser(userInput({ extension: '1002' }));
+  await owner.commit();
+  const reader = await openTarget(t, dir, { readOnly: true });
+  t.deepEqual((await collect(reader.listUsers())).map((u) => u.extension), ['1001', '1002']);
+  await t.throwsAsync(reader.createUser(userInput({ extension: '1003' })), { instanceOf: TerminalError, message: /opened read-only/ });
+  await reader.commit();
+  t.is(reader.writeCount(), 0);
+});
+
+const holder = fileURLToPath(new URL('./hold-store.ts', import.meta.url));
+
+function startHolder(file: string): Promise<import('node:child_process').ChildProcess> {
+  const child = spawn(process.execPath, ['--import=tsx', holder, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+    child.stdout!.on('data', (data: Buffer) => {
+      if (data.toString().includes('open')) resolve(child);
+    });
+  });
+}
+
+test('a second process cannot open the store while the first holds it; a killed owner stops blocking', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'pbx.json');
+  const child = await startHolder(file);
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const err = await t.throwsAsync(openTarget(t, dir, { lockStaleMs: 2000 }), { instanceOf: LockedError });
+  t.true(err!.message.includes(file), err!.message);
+  t.regex(err!.message, /in use by another pbxsync process/);
+
+  // kill -9: no chance to release the lock; it turns stale once its owner stops refreshing it.
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  const killedAt = Date.now();
+  let target: Awaited<ReturnType<typeof openTarget>> | undefined;
+  while (!target) {
+    try {
+      target = await openTarget(t, dir, { lockStaleMs: 2000 });
+    } catch (err) {
+      if (!(err instanceof LockedError) || Date.now() - killedAt > 8000) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  // Stale means "not refreshed for lockStaleMs" (mtime may be rounded up to the second): not before that.
+  t.true(Date.now() - killedAt >= 500, 'a live-looking lock was not taken over at once');
+  await target.createUser(userInput());
+  await target.commit();
+  t.is(target.writeCount(), 1);
+});
+
+test('the lock is released on close, so the next process can open', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openTarget(t, dir);
+  await t.throwsAsync(openTarget(t, dir), { instanceOf: LockedError });
+  await first.close();
+  await t.notThrowsAsync(openTarget(t, dir));
+});
+
+test('a document that is not a store is refused with the file named', async (t) => {
+  const dir = await tempDir(t);
+  await fs.writeFile(path.join(dir, 'pbx.json'), JSON.stringify({ hello: 'world' }));
+  await t.throwsAsync(openTarget(t, dir), { instanceOf: TerminalError, message: /pbx\.json is not a pbxsync store of version 1/ });
+  // The failed open released its lock.
+  await fs.writeFile(path.join(dir, 'pbx.json'), JSON.stringify({ version: 1, installId: 'i', seq: 0, departments: [], users: [] }));
+  await t.notThrowsAsync(openTarget(t, dir));
+});
