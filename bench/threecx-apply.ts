@@ -51,29 +51,11 @@ interface Fake {
   process: ChildProcess;
 }
 
-/**
- * The fake sets `server.keepAliveTimeout = 1000`, and Node's https.Agent refuses to reuse a socket whose
- * server announces `Keep-Alive: timeout=1` (it keeps a 1 s safety margin), so against the fake as it is every
- * request opens a new TLS connection and the fake's handshake CPU, not the client, sets the pace (~35 % of
- * C ÷ latency measured). A real PBX sits behind nginx (keep-alive 75 s). Until the fake changes, this
- * preload raises the fake process's HTTPS keep-alive to 65 s, which is what a real deployment sees.
- */
-const KEEPALIVE_PRELOAD =
-  'data:text/javascript,' +
-  encodeURIComponent(
-    `import https from 'node:https';
-     Object.defineProperty(https.Server.prototype, 'keepAliveTimeout', {
-       configurable: true,
-       get() { return this.__pbxsyncKeepAlive ?? 65000; },
-       set(v) { this.__pbxsyncKeepAlive = Math.max(v, 65000); },
-     });`,
-  );
-
 /** Starts test/fakes/xapi/main as a child process (the .ts file under tsx, the compiled .js otherwise). */
 async function startFakeProcess(latencyMs: number): Promise<Fake> {
   const ts = import.meta.url.endsWith('.ts');
   const main = fileURLToPath(new URL(`../test/fakes/xapi/main.${ts ? 'ts' : 'js'}`, import.meta.url));
-  const child = spawn(process.execPath, [...(ts ? ['--import', 'tsx'] : []), '--import', KEEPALIVE_PRELOAD, main, '--https', '--latency-ms', String(latencyMs)], {
+  const child = spawn(process.execPath, [...(ts ? ['--import', 'tsx'] : []), main, '--https', '--latency-ms', String(latencyMs)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {

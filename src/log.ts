@@ -3,28 +3,53 @@ import winston from 'winston';
 /** Logger type used across pbxsync (winston). Create children with `logger.child({ runId })`. */
 export type Logger = winston.Logger;
 
-const secretValues = new Set<string>();
-/** Registered secrets, longest first, so a secret containing another is masked whole. */
-let ordered: string[] = [];
+/**
+ * Registered secrets, bucketed by their first four characters so that masking a string costs one map lookup
+ * per character, not one scan per secret: the embedded store registers several credentials per user, and a
+ * 100,000-user install must not make every log line slow.
+ */
+const byPrefix = new Map<string, string[]>();
+let registered = 0;
 
 /**
  * Registers a secret value so that it is masked in every log line, whatever field or message it ends up
  * in. The config loader registers each secret it resolves; targets register generated credentials.
- * Values shorter than 4 characters are not registered (they would mask ordinary text).
+ * Values shorter than 4 characters are not registered (they would mask ordinary text), nor are short
+ * all-digit values such as voicemail PINs: they would mask digits inside phone numbers and extensions,
+ * and PINs only travel in fields whose names the log format masks anyway (see SECRET_KEYS).
  */
 export function registerSecret(value: string | undefined | null): void {
-  if (value && value.length >= 4 && !secretValues.has(value)) {
-    secretValues.add(value);
-    ordered = [...secretValues].sort((a, b) => b.length - a.length);
+  if (!value || value.length < 4 || (/^\d+$/.test(value) && value.length <= 8)) return;
+  const prefix = value.slice(0, 4);
+  const bucket = byPrefix.get(prefix);
+  if (!bucket) {
+    byPrefix.set(prefix, [value]);
+  } else if (!bucket.includes(value)) {
+    bucket.push(value);
+    bucket.sort((a, b) => b.length - a.length);
+  } else {
+    return;
   }
+  registered++;
 }
 
-/** Replaces every registered secret in a string with `[redacted]`. */
+/** Replaces every registered secret in a string with `[redacted]` (the longest match wins). */
 export function redact(text: string): string {
-  if (secretValues.size === 0) return text;
-  let out = text;
-  for (const s of ordered) if (out.includes(s)) out = out.split(s).join('[redacted]');
-  return out;
+  if (registered === 0 || text.length < 4) return text;
+  let out = '';
+  let last = 0;
+  for (let i = 0; i + 4 <= text.length; ) {
+    const bucket = byPrefix.get(text.slice(i, i + 4));
+    const hit = bucket?.find((s) => text.startsWith(s, i));
+    if (hit) {
+      out += text.slice(last, i) + '[redacted]';
+      i += hit.length;
+      last = i;
+    } else {
+      i++;
+    }
+  }
+  return last === 0 ? text : out + text.slice(last);
 }
 
 const SECRET_KEYS = /(password|secret|token|pin|authorization|apikey|api_key|credential)/i;

@@ -8,7 +8,7 @@ import { collectStatus } from '../engine/status.js';
 import { createMetrics } from './metrics.js';
 import { startStatusServer } from './status.js';
 import { createScheduler } from './scheduler.js';
-import { watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
+import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
 import { describeError } from '../errors/index.js';
 
@@ -55,8 +55,11 @@ export async function processDroppedFile(engine: Engine, source: SourceConfig, f
   const read = outcome.reads.find((r) => r.source === source.name);
   // A held plan or a file that could not be read at all goes to failed/ (nothing of it was applied);
   // a file whose good rows applied goes to processed/ even when some rows were rejected.
-  const status: FileOutcome['status'] =
-    outcome.exitCode === EXIT.held || !read?.complete || (read.desired.length === 0 && read.issues.length > 0) ? 'failed' : 'processed';
+  // failed/: the plan was held (nothing applied), or nothing in the file was usable. processed/: the good
+  // rows applied, even when some were rejected (the report lists them) or a snapshot was incomplete (then
+  // nobody was removed because of it, which the report's issues say).
+  const unusable = !read || (read.desired.length === 0 && read.issues.length > 0);
+  const status: FileOutcome['status'] = outcome.exitCode === EXIT.held || unusable ? 'failed' : 'processed';
   logger.info('dropped file done', { status, exitCode: outcome.exitCode, summary: report.summary, held: outcome.plan.held });
   return { status, report };
 }
@@ -101,7 +104,7 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
         onFile: async (file) => {
           const result = await scheduler.runExclusive(source.name, (signal) => processDroppedFile(engine, source, file, signal));
           metrics.managedUsers.set(engine.state.bindings().length);
-          if (!result) throw new Error('the daemon is stopping; file left for the next start');
+          if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start');
           return result;
         },
       });

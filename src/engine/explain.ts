@@ -2,9 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Engine } from './engine.js';
 import type { Identity, PbxUser } from '../model/index.js';
-import type { MappingResult } from '../mapping/types.js';
+import type { Decision, MappingResult } from '../mapping/types.js';
 import { readSource } from './read.js';
 import { withoutSecrets } from './export.js';
+
+function reasonsOf(result: MappingResult): Decision[] {
+  return result.kind === 'user' ? result.user.reasons : result.reasons;
+}
 
 /** The result of `pbxsync explain`. */
 export interface Explanation {
@@ -82,7 +86,7 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
     const origin = found.identity.origin;
     lines.push(`source record: ${found.source} ${found.identity.anchor}${origin?.file ? ` (${origin.file}${origin.line ? `:${origin.line}` : ''})` : ''}`);
     lines.push(`mapping verdict: ${found.result.kind}`);
-    for (const d of found.result.reasons) {
+    for (const d of reasonsOf(found.result)) {
       lines.push(`  ${d.field}${d.value !== undefined ? ` = ${JSON.stringify(d.value)}` : ''} — ${d.reason} [${d.rule}]`);
     }
     if (found.result.kind === 'invalid') for (const i of found.result.issues) lines.push(`  ! ${i.field ?? ''}: ${i.message}`);
@@ -98,7 +102,7 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
       user: user ? withoutSecrets(user) : null,
       source: found ? { name: found.source, anchor: found.identity.anchor, origin: found.identity.origin ?? null } : null,
       verdict: found?.result.kind ?? null,
-      decisions: found?.result.reasons ?? [],
+      decisions: found ? reasonsOf(found.result) : [],
       issues: found?.result.kind === 'invalid' ? found.result.issues : [],
     },
   };

@@ -76,7 +76,9 @@ export function plan(input: PlanInput): Plan {
 export function computeBasis(sources: SourceReadResult[], actual: ActualState, bindings: Binding[]): string {
   const desired = sources
     .flatMap((s) => s.desired)
-    .map((d) => canonicalJson(d))
+    // Only what decides the outcome: where a record was read (file path, line) and the wording of the
+    // reasons may differ between the run that saved a plan and the one that approves it.
+    .map(({ origin: _origin, reasons: _reasons, ...decisive }) => canonicalJson(decisive))
     .sort();
   const users = actual.users.map((u) => canonicalJson(u)).sort();
   const departments = [...actual.departments].sort();

@@ -1,81 +1,20 @@
-import fs from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { LockedError } from '../errors/index.js';
+import { lockResource, type LockOptions } from '../util/lock.js';
+
+export type { LockOptions } from '../util/lock.js';
 
 /** Lock directory inside the state folder (proper-lockfile creates it atomically with mkdir). */
 export const LOCK_NAME = 'pbxsync.lock';
 
-/** Options of {@link acquireLock}. */
-export interface LockOptions {
-  /** A lock not refreshed for this long is stale (its owner hung or died). Default 10 s. */
-  staleMs?: number;
-  /** Called when the lock was lost while held (e.g. the state folder vanished); default: ignored. */
-  onCompromised?: (err: Error) => void;
-}
-
-/**
- * The owner's pid lives inside the lock directory, so a pid file is always the current lock's (a new lock is a
- * new directory). proper-lockfile removes locks with rmdir, which a non-empty directory refuses, hence the
- * recursive variants.
- */
-const lockFs = {
-  ...fs,
-  rmdir: (p: string, cb: (err: NodeJS.ErrnoException | null) => void) => fs.rm(p, { recursive: true, force: true }, cb),
-  rmdirSync: (p: string) => fs.rmSync(p, { recursive: true, force: true }),
-};
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes the state folder's lock so only one pbxsync process applies at a time. Returns the release function.
- *
- * proper-lockfile refreshes the lock's mtime while held and treats it as stale after `staleMs`, so a
- * kill -9 never blocks forever. On top of that the owner's pid is written into the lock: when that
- * process is gone (same host), the lock is taken over at once instead of after the stale period, so a
- * daemon restarted right after a crash does not fail.
+ * A lock left by a killed process is taken over at once (see lockResource).
  *
  * @throws LockedError "another pbxsync process is applying (lock <file>)" when a live process holds it.
  */
 export async function acquireLock(stateDir: string, options: LockOptions = {}): Promise<() => Promise<void>> {
   await mkdir(stateDir, { recursive: true });
   const lockPath = path.join(stateDir, LOCK_NAME);
-  const pidFile = path.join(lockPath, 'pid');
-  const lockOptions = {
-    lockfilePath: lockPath,
-    realpath: false,
-    stale: options.staleMs ?? 10_000,
-    retries: 0,
-    fs: lockFs,
-    onCompromised: options.onCompromised ?? (() => undefined),
-  };
-  const take = async (): Promise<() => Promise<void>> => {
-    const release = await lockfile.lock(stateDir, lockOptions);
-    await writeFile(pidFile, String(process.pid));
-    return release;
-  };
-  try {
-    return await take();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-    const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
-      await rm(lockPath, { recursive: true, force: true });
-      try {
-        return await take();
-      } catch (again) {
-        if ((again as NodeJS.ErrnoException).code !== 'ELOCKED') throw again;
-      }
-    }
-    throw new LockedError(`another pbxsync process is applying (lock ${lockPath})`, { cause: err });
-  }
+  return lockResource(stateDir, { ...options, lockPath, lockedMessage: `another pbxsync process is applying (lock ${lockPath})` });
 }

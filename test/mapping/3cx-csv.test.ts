@@ -74,7 +74,7 @@ test('3cx-csv: a corrected copy of the sample row maps to extension 1001, system
     role: 'system_owners',
   });
   t.true(user.createDepartments);
-  t.deepEqual(user.adopt, ['extension', 'email']);
+  t.deepEqual(user.adopt, [], 'adoption of unmanaged users is opt-in');
 });
 
 test('3cx-csv: a full row with phones, DIDs and Disabled=1', async (t) => {

@@ -50,3 +50,12 @@ test('lock: a stale lock (not refreshed) is taken over after the stale period', 
   await release();
   t.pass();
 });
+
+test('a held lock survives its refreshes (the pid file written into it does not look like a theft)', async (t) => {
+  const d = await dir();
+  let compromised: Error | undefined;
+  const release = await acquireLock(d, { staleMs: 2000, onCompromised: (e) => (compromised = e) });
+  await new Promise((r) => setTimeout(r, 2600)); // more than one refresh period (stale / 2)
+  t.is(compromised, undefined);
+  await release();
+});

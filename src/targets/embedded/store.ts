@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
-import lockfile from 'proper-lockfile';
+import { lockResource } from '../../util/lock.js';
 import { ConflictError, LockedError, TerminalError, describeError } from '../../errors/index.js';
 import type { Logger } from '../../log.js';
 import type { UserFields } from '../../model/index.js';
@@ -161,10 +161,12 @@ export class EmbeddedStore {
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     try {
       // realpath: false because the document may not exist yet; the lock is the directory `<file>.lock`.
-      this.release = await lockfile.lock(this.file, {
-        realpath: false,
-        stale: Math.max(2000, staleMs),
-        retries: 0,
+      this.release = await lockResource(this.file, {
+        lockPath: `${this.file}.lock`,
+        staleMs: Math.max(2000, staleMs),
+        lockedMessage:
+          `the PBX store ${this.file} is in use by another pbxsync process (lock ${this.file}.lock); ` +
+          'stop that process first',
         onCompromised: (err) => {
           // WARNING: the default handler throws from a timer and kills the daemon; instead refuse further
           // commits, since another process may now own the store.
@@ -173,13 +175,7 @@ export class EmbeddedStore {
         },
       });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ELOCKED') {
-        throw new LockedError(
-          `the PBX store ${this.file} is in use by another pbxsync process (lock ${this.file}.lock); ` +
-            'stop that process, or wait: a lock left by a killed process expires after a few seconds',
-          { cause: err },
-        );
-      }
+      if (err instanceof LockedError) throw err;
       throw new TerminalError(`cannot lock the PBX store ${this.file}: ${describeError(err)}`, { cause: err });
     }
   }

@@ -2005,8 +2005,10 @@ export async function startFakeXapi(options: FakeXapiOptions = {}): Promise<Fake
   const server = options.tls
     ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, (req, res) => void handle(req, res))
     : http.createServer((req, res) => void handle(req, res));
-  // Keep-alive sockets would otherwise hold close() open until clients time out.
-  server.keepAliveTimeout = 1000;
+  // A real 3CX sits behind nginx (keep-alive 75 s). A short timeout here would make Node's https.Agent
+  // refuse to reuse sockets (it keeps a 1 s margin), so every request would pay a TLS handshake that a
+  // real deployment does not. close() ends idle keep-alive sockets itself (closeAllConnections).
+  server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
