@@ -155,7 +155,8 @@ apply: { concurrency: 16, checkpointEvery: 20000 }
       '',
     ].join('\n'),
   );
-  await fs.rm(dir, { recursive: true, force: true });
+  if (args.includes('--keep')) process.stdout.write(`kept ${dir}\n`);
+  else await fs.rm(dir, { recursive: true, force: true });
 }
 
 await main();

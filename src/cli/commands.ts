@@ -108,7 +108,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
       await withEngine(program, async (engine, g) => {
         const target = await engine.openTarget({ readOnly: true });
         try {
-          const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target);
+          const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target, {
+            withBasis: !!o.out,
+          });
           let file: string | undefined;
           if (o.out) file = await savePlan(engine, plan, { sources: sourceNames, full: !!o.full }, path.resolve(o.out));
           printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);

@@ -55,7 +55,7 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
           result.deleted.push(identity.anchor);
           continue;
         }
-        const mapped = await mapping.map(identity);
+        const mapped = await mapping.map(identity, { explain: !!options.keepIdentities });
         if (mapped.kind === 'user') result.desired.push(mapped.user);
         else if (mapped.kind === 'out-of-scope') result.outOfScope.push(identity.anchor);
         else result.issues.push(...mapped.issues);

@@ -5,7 +5,7 @@ import type { Engine } from './engine.js';
 import { readSource, type MappedRead } from './read.js';
 import type { ActualState, Plan, PlanState } from '../reconcile/types.js';
 import type { PbxUser } from '../model/index.js';
-import { plan as buildPlan } from '../reconcile/plan.js';
+import { computeBasis, plan as buildPlan } from '../reconcile/plan.js';
 import { applyGuards } from '../reconcile/guards.js';
 import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { serializePlan } from '../reconcile/serialize.js';
@@ -66,6 +66,7 @@ export async function computePlan(
   engine: Engine,
   request: SyncRequest,
   target: Target,
+  options: { withBasis?: boolean } = {},
 ): Promise<{ runId: string; plan: Plan; reads: MappedRead[]; sourceNames: string[] }> {
   const runId = request.runId ?? newRunId();
   const logger = engine.logger.child({ runId });
@@ -105,9 +106,12 @@ export async function computePlan(
     state,
     numbering: engine.config.numbering,
     safety: engine.config.safety,
+    basis: false,
   });
   const managedCount = state.bindings.length;
   const guarded = applyGuards(planned, { state, safety: engine.config.safety, managedCount, approved: request.approve });
+  // Only a plan that may be saved and approved later needs its basis.
+  if (guarded.held || request.expectBasis || options.withBasis) guarded.basis = computeBasis(reads, actual, state.bindings);
   logger.info('planned', {
     phase: 'plan',
     sources: sourceNames,

@@ -10,6 +10,9 @@ import type { Decision, Mapping, MappingResult, RemovalPolicy } from './types.js
 import type { Subject } from './values.js';
 
 const NO_VALUES: readonly unknown[] = [];
+const NO_REASONS: Decision[] = [];
+/** Where decisions go when nobody asked for them: steps push, nothing is kept. */
+const DISCARD = { push: () => 0 } as unknown as Decision[];
 
 /**
  * Compiles a schema-valid mapping spec into a Mapping. Problems (bad regular expressions, expression syntax
@@ -38,16 +41,18 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
   return {
     file: ctx.file,
     removal,
-    async map(identity: Identity): Promise<MappingResult> {
+    async map(identity: Identity, options?: { explain?: boolean }): Promise<MappingResult> {
+      const explain = options?.explain !== false;
       const key: IdentityKey = { source: identity.source, anchor: identity.anchor };
       if (identity.deleted) return { kind: 'out-of-scope', key, reasons: [deleted] };
       const exprValues = expressions.size > 0 ? await expressions.evaluateAll(identity) : NO_VALUES;
       const subject: Subject = { identity, exprValues };
-      const out: Output = { fields: {}, issues: [], reasons: [] };
-      if (!scope(subject, out)) return { kind: 'out-of-scope', key, reasons: out.reasons };
+      const out: Output = { fields: {}, issues: [], reasons: explain ? [] : DISCARD };
+      const reasons = () => (explain ? out.reasons : NO_REASONS);
+      if (!scope(subject, out)) return { kind: 'out-of-scope', key, reasons: reasons() };
       for (const step of steps) step(subject, out);
       const request = extension(subject, out);
-      if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: out.reasons };
+      if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: reasons() };
       return {
         kind: 'user',
         user: {
@@ -58,7 +63,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
           sendWelcome,
           adopt: [...adopt],
           disabledInSource: identity.disabled,
-          reasons: out.reasons,
+          reasons: reasons(),
           origin: identity.origin,
         },
       };

@@ -65,5 +65,9 @@ export interface Mapping {
   /** Path of the mapping file. */
   readonly file: string;
   readonly removal: RemovalPolicy;
-  map(identity: Identity): Promise<MappingResult>;
+  /**
+   * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
+   * of 100,000 records does not need them, `pbxsync explain` does. Default true.
+   */
+  map(identity: Identity, options?: { explain?: boolean }): Promise<MappingResult>;
 }

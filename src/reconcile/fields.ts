@@ -111,7 +111,16 @@ function sortKeys(value: unknown): unknown {
 
 /** True when two field values are equal after normalisation. */
 export function sameField(name: UserFieldName, a: unknown, b: unknown): boolean {
-  return canonicalJson(normaliseField(name, a)) === canonicalJson(normaliseField(name, b));
+  const x = normaliseField(name, a);
+  const y = normaliseField(name, b);
+  // Most fields are scalars or string lists: compare those directly (this runs for every managed field
+  // of every user on every sync).
+  if (x === y) return true;
+  if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object') return false;
+  if (Array.isArray(x) && Array.isArray(y) && x.every((v) => typeof v !== 'object')) {
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  return canonicalJson(x) === canonicalJson(y);
 }
 
 /** A person's name for humans: display name, else first and last name. */

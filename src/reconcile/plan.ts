@@ -25,6 +25,12 @@ export interface PlanInput {
   numbering: NumberingPolicy;
   /** Accepted for symmetry with the guards; the planner itself never holds a plan (see applyGuards). */
   safety: SafetyPolicy;
+  /**
+   * Compute `basis` (default true). Hashing every desired and actual user is a noticeable share of a
+   * 100,000-user no-op sync, and only a saved plan needs it: callers that save plans only when held may
+   * pass false and call computeBasis themselves (basis is then '').
+   */
+  basis?: boolean;
 }
 
 /** Order of operation kinds in a plan (and in its printed form). */
@@ -207,7 +213,7 @@ class Planner {
     return {
       runId: this.input.runId,
       createdAt: this.now.toISOString(),
-      basis: computeBasis(this.input.sources, this.input.actual, this.input.state.bindings),
+      basis: this.input.basis === false ? '' : computeBasis(this.input.sources, this.input.actual, this.input.state.bindings),
       sources: reads.map(({ desired: _desired, ...rest }) => rest),
       departments: [...this.newDepartments.values()].sort(),
       operations,

@@ -14,6 +14,21 @@ const ALNUM_LOWER = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
+ * CSPRNG bytes drawn 16 KiB at a time: one randomBytes call per credential cost more than everything else a
+ * 100,000-user import does per user. Each byte is used once.
+ */
+const pool = Buffer.alloc(16384);
+let poolAt = pool.length;
+
+function randomByte(): number {
+  if (poolAt === pool.length) {
+    crypto.randomFillSync(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++];
+}
+
+/**
  * A uniformly random string over `alphabet` (at most 256 symbols). Rejection sampling: bytes at or above the
  * largest multiple of the alphabet size are dropped, so no symbol is favoured by the modulo.
  */
@@ -27,10 +42,8 @@ export function randomString(length: number, alphabet: string): string {
   const out = Buffer.allocUnsafe(length);
   let n = 0;
   while (n < length) {
-    const bytes = crypto.randomBytes((length - n) * 2);
-    for (let i = 0; i < bytes.length && n < length; i++) {
-      if (bytes[i] < limit) out[n++] = alphabet.charCodeAt(bytes[i] % alphabet.length);
-    }
+    const b = randomByte();
+    if (b < limit) out[n++] = alphabet.charCodeAt(b % alphabet.length);
   }
   return out.toString('latin1');
 }
