@@ -23,6 +23,8 @@ async function slowSmtp(delayMs: number): Promise<{ port: number; received: () =
       });
     },
   });
+  // The killed client's connections end with ECONNRESET; that is the point of the test, not an error.
+  server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as { port: number }).port;
   return { port, received: () => received, close: () => new Promise((r) => server.close(() => r())) };

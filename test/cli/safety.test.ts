@@ -16,7 +16,8 @@ async function enabledCount(ws: Awaited<ReturnType<typeof makeWorkspace>>): Prom
 test('a snapshot that would disable more than the threshold holds the whole plan (exit 3); status says why; apply of the saved plan lets it through', async (t) => {
   const ws = await makeWorkspace({ mode: 'snapshot' });
   const full = await ws.write('all.csv', threeCxCsv(staff(20)));
-  t.is((await ws.cli(['import', full])).code, 0);
+  const first = await ws.cli(['import', full]);
+  t.is(first.code, 0, first.stdout + first.stderr);
   t.is(await enabledCount(ws), 20);
 
   // Half the company missing, plus one rename that must not slip through either.
