@@ -1,0 +1,111 @@
+import test from 'ava';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { createEngine, type Engine } from '../../src/engine/engine.js';
+import { runSync, EXIT } from '../../src/engine/sync.js';
+import { silentLogger } from '../../src/log.js';
+import type { Target } from '../../src/targets/types.js';
+import type { PbxUser } from '../../src/model/index.js';
+import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+
+async function engineFor(configFile: string): Promise<Engine> {
+  return createEngine(await loadConfig(configFile), { logger: silentLogger() });
+}
+
+/** Opens the engine's target through a wrapper that counts the writes every opened target made. */
+function countWrites(engine: Engine): { total: () => number } {
+  const opened: Target[] = [];
+  const open = engine.openTarget.bind(engine);
+  let closedWrites = 0;
+  (engine as { openTarget: Engine['openTarget'] }).openTarget = async (o) => {
+    const t = await open(o);
+    opened.push(t);
+    const close = t.close.bind(t);
+    t.close = async () => {
+      closedWrites += t.writeCount();
+      await close();
+    };
+    return t;
+  };
+  return { total: () => closedWrites };
+}
+
+async function users(engine: Engine): Promise<PbxUser[]> {
+  const t = await engine.openTarget({ readOnly: true });
+  const out: PbxUser[] = [];
+  for await (const u of t.listUsers()) out.push(u);
+  await t.close();
+  return out;
+}
+
+async function handMadeUser(engine: Engine): Promise<PbxUser> {
+  const t = await engine.openTarget();
+  const u = await t.createUser({
+    extension: '1001', firstName: 'Hand', lastName: 'Made', displayName: null, email: 'hand@example.com', mobile: null,
+    outboundCallerId: null, language: null, department: 'DEFAULT', extraDepartments: [], role: 'users', dids: [],
+    vmEnabled: true, vmPin: null, require2fa: false, hideInPhonebook: false, recordCalls: false, phones: [],
+    enabled: true, options: {}, sendWelcome: false,
+  });
+  await t.commit();
+  await t.close();
+  return u;
+}
+
+test('a second identical sync writes nothing to the store (counted writes)', async (t) => {
+  const ws = await makeWorkspace();
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const writes = countWrites(engine);
+  const file = await ws.write('a.csv', threeCxCsv([person(1001, 'Anna', 'Smith', { DID: '+14155550100', MAC: '001565AABBCC', Department: 'Sales' }), person(1002, 'Bob', 'Stone')]));
+  const first = await runSync(engine, { inputs: { inbox: file }, full: false, dryRun: false, approve: false });
+  t.is(first.exitCode, EXIT.ok);
+  const afterFirst = writes.total();
+  t.true(afterFirst > 0);
+  const second = await runSync(engine, { inputs: { inbox: file }, full: false, dryRun: false, approve: false });
+  t.is(second.exitCode, EXIT.ok);
+  t.is(second.plan.summary.unchanged, 2);
+  t.is(writes.total(), afterFirst, 'no store write on the no-op run');
+});
+
+test('an unmanaged user is never changed or removed: a row naming its extension is a conflict, a snapshot without it leaves it alone', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const manual = await handMadeUser(engine);
+
+  const clash = await ws.write('clash.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')]));
+  const r1 = await runSync(engine, { inputs: { inbox: clash }, full: false, dryRun: false, approve: false });
+  t.is(r1.exitCode, EXIT.partial);
+  const conflict = r1.plan.operations.find((o) => o.kind === 'conflict')!;
+  t.is(conflict.extension, '1001');
+  t.regex(conflict.reason, /unmanaged/);
+  let now = await users(engine);
+  t.deepEqual(now.find((u) => u.id === manual.id), manual, 'the hand-made user is exactly as it was');
+
+  const without = await ws.write('without.csv', threeCxCsv([person(1002, 'Bob', 'Stone')]));
+  const r2 = await runSync(engine, { inputs: { inbox: without }, full: false, dryRun: false, approve: false });
+  t.is(r2.exitCode, EXIT.ok);
+  t.false(r2.plan.operations.some((o) => o.userId === manual.id));
+  now = await users(engine);
+  t.deepEqual(now.find((u) => u.id === manual.id), manual);
+});
+
+test('an adoption rule lets a row claim the unmanaged user with its extension (adopt, then managed)', async (t) => {
+  const mapping = (await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8')).replace(/^adopt: \[\]$/m, 'adopt: [extension]');
+  t.not(mapping, await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8'));
+  const ws0 = await makeWorkspace();
+  const mappingFile = await ws0.write('adopting.yml', mapping.replace(/\$schema=[^\n]*/, ''));
+  const ws = await makeWorkspace({ mapping: mappingFile });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const manual = await handMadeUser(engine);
+  const file = await ws.write('a.csv', threeCxCsv([person(1001, 'Hand', 'Made', { EmailAddress: 'hand@example.com', Department: 'DEFAULT', MobileNumber: '+14155550111' })]));
+  const r = await runSync(engine, { inputs: { inbox: file }, full: false, dryRun: false, approve: false });
+  t.is(r.exitCode, EXIT.ok);
+  const adopt = r.plan.operations.find((o) => o.kind === 'adopt')!;
+  t.is(adopt.userId, manual.id);
+  t.true(engine.state.bindings().some((b) => b.userId === manual.id && b.key.anchor === '1001'));
+  const after = (await users(engine)).find((u) => u.id === manual.id)!;
+  t.is(after.mobile, '+14155550111');
+});
