@@ -36,12 +36,17 @@ function makeLogger(config: ServiceConfig): Logger {
   return createLogger({ level: process.env.PBXSYNC_LOG_LEVEL ?? config.logging.level, file: config.logging.file });
 }
 
+const MAX_PRINTED_OPS = 200;
+
 function printOutcome(outcome: SyncOutcome, json: boolean | undefined): void {
   if (json) {
     process.stdout.write(JSON.stringify({ ...summaryJson(outcome.plan, outcome.report), heldPlan: outcome.heldPlanFile ?? null }) + '\n');
     return;
   }
-  const out: string[] = [formatPlan(outcome.plan)];
+  // A 100,000-user first import would print 100,000 lines: show the head, the JSON output has them all.
+  const shown = outcome.plan.operations.length > MAX_PRINTED_OPS ? { ...outcome.plan, operations: outcome.plan.operations.slice(0, MAX_PRINTED_OPS) } : outcome.plan;
+  const out: string[] = [formatPlan(shown)];
+  if (shown !== outcome.plan) out.push(`… and ${outcome.plan.operations.length - MAX_PRINTED_OPS} more operations (--json lists them all)`);
   for (const issue of outcome.plan.issues) {
     out.push(`! ${[issue.file, issue.line].filter((x) => x !== undefined).join(':')}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);
   }

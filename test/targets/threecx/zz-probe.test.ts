@@ -1,0 +1,21 @@
+import test from 'ava';
+import { makeInstall, startFake, writeRequests, userByNumber } from './e2e-helpers.js';
+import fs from 'node:fs/promises';
+test('probe seed row twice', async (t) => {
+  const fake = await startFake();
+  const install = await makeInstall(fake);
+  let csv = await fs.readFile('test/fixtures/csv/seed-000.csv', 'utf8');
+  csv = csv.replace('email@', 'name.surname@example.com');
+  const f = await install.write('seed.csv', csv);
+  const r1 = await install.importJson(f);
+  console.log(r1.code, JSON.stringify(r1.json.summary), JSON.stringify(r1.json.failed), r1.json.issues);
+  console.log(JSON.stringify(writeRequests(fake).map(w => [w.method, w.path, w.status, w.body]), null, 1));
+  const u = userByNumber(fake, '1001')!;
+  console.log(JSON.stringify(u, null, 1).slice(0, 3000));
+  fake.resetLog();
+  const r2 = await install.importJson(f);
+  console.log(r2.code, JSON.stringify(r2.json.summary), JSON.stringify(r2.json.operations, null, 1));
+  console.log(JSON.stringify(writeRequests(fake).map(w => [w.method, w.path, w.status, w.body]), null, 1));
+  t.pass();
+  await fake.close();
+});
