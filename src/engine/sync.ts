@@ -61,6 +61,25 @@ export async function readActual(target: Target, signal?: AbortSignal): Promise<
   return { users, departments: await target.listDepartments(signal) };
 }
 
+/**
+ * Puts the desired users' options into the target's form and drops those it cannot store (Target
+ * canonicalOptions), so they never differ from what the target lists. Returns the dropped option names.
+ */
+function fitOptionsToTarget(target: Target, reads: MappedRead[]): string[] {
+  if (!target.canonicalOptions) return [];
+  const dropped = new Set<string>();
+  for (const read of reads) {
+    for (const d of read.desired) {
+      const options = d.fields.options;
+      if (!options) continue;
+      const fitted = target.canonicalOptions(options);
+      for (const k of Object.keys(options)) if (!(k in fitted)) dropped.add(k);
+      d.fields.options = fitted;
+    }
+  }
+  return [...dropped].sort();
+}
+
 /** Computes the plan (read sources, map, list target, plan, guards) without applying anything. */
 export async function computePlan(
   engine: Engine,
@@ -92,6 +111,7 @@ export async function computePlan(
     reads.push(read);
   }
   const readMs = Date.now() - started;
+  const unstored = fitOptionsToTarget(target, reads);
   const actual = await readActual(target, request.signal);
   const state: PlanState = {
     bindings: engine.state.bindings(),
@@ -108,6 +128,10 @@ export async function computePlan(
     safety: engine.config.safety,
     basis: false,
   });
+  if (unstored.length) {
+    planned.notes.push(`the ${target.kind} target cannot store the mapped options ${unstored.join(', ')}; they are neither compared nor written`);
+    planned.notes.sort();
+  }
   const managedCount = state.bindings.length;
   const guarded = applyGuards(planned, { state, safety: engine.config.safety, managedCount, approved: request.approve });
   // Only a plan that may be saved and approved later needs its basis.

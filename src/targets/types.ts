@@ -16,6 +16,12 @@ export interface Target {
   listUsers(signal?: AbortSignal): AsyncIterable<PbxUser>;
   /** Department names. */
   listDepartments(signal?: AbortSignal): Promise<string[]>;
+  /**
+   * Mapped `options` in the form listUsers reports them, without those this target cannot store (absent:
+   * every option is stored as given). The engine passes desired options through it before planning, so an
+   * option no write can change is never planned as a change on every run.
+   */
+  canonicalOptions?(options: Readonly<Record<string, string>>): Record<string, string>;
   /** Creates missing departments; existing ones are left as they are. */
   ensureDepartments(names: string[]): Promise<void>;
 

@@ -109,6 +109,13 @@ test('3cx-csv: a full row with phones, DIDs and Disabled=1', async (t) => {
   t.is(user.extension.kind, 'allocate');
 });
 
+test('3cx-csv: an empty or missing VMEnable keeps voicemail on (3CX default); 0 switches it off', async (t) => {
+  for (const [cell, expected] of [['', true], ['1', true], ['0', false]] as const) {
+    const user = userOf(await mapping.map(row(SAMPLE, { EmailAddress: 'ann@example.com', VMEnable: cell })));
+    t.is(user.fields.vmEnabled, expected, `VMEnable "${cell}"`);
+  }
+});
+
 test('3cx-csv: every column of the 3CX header is mapped, first-class or as an option', async (t) => {
   // The shipped file uses the shorthand (a bare column name) wherever it can; these are all its column reads.
   const spec = parse(await readFile('mappings/3cx-csv.yml', 'utf8')) as MappingSpec;
@@ -118,7 +125,7 @@ test('3cx-csv: every column of the 3CX header is mapped, first-class or as an op
     spec.dids,
     spec.department?.from,
     ...(spec.role?.rules ?? []).map((r) => r.from),
-    spec.voicemail?.enabled,
+    typeof spec.voicemail?.enabled === 'object' ? spec.voicemail.enabled.from : spec.voicemail?.enabled,
     spec.voicemail?.pin,
     spec.recordCalls,
     spec.hideInPhonebook,

@@ -34,16 +34,51 @@ export const USER_SELECT = [
 /** `$expand` of the user listing: memberships with their role, and phones. */
 export const USER_EXPAND = 'Groups($expand=Rights),Phones';
 
-type OptionKind = 'flag' | 'text' | readonly string[];
+type OptionKind = 'flag' | 'text' | 'int' | readonly string[];
+
+/** How one CSV option column maps onto a `Pbx.User` property. */
+export interface OptionColumn {
+  prop: string;
+  kind: OptionKind;
+  /** A flag whose CSV meaning is the opposite of the property (`MS365SignInDisabled` ↔ `MS365SignInEnabled`). */
+  negate?: boolean;
+}
+
+const VM_EMAIL_OPTIONS = ['None', 'Notification', 'Attachment', 'AttachmentAndDelete', 'VmailToMembers', 'EmailToExtrasOnly'] as const;
+const VM_PLAY_DATE_TIME = ['None', 'Play12Hr', 'Play24Hr'] as const;
 
 /**
  * 3CX CSV import columns (the names admins know from spreadsheets, kept in `UserFields.options`) that have a
- * clear `Pbx.User` counterpart in XAPI. Flags are "0"/"1" in the CSV and booleans in XAPI. Columns without a
- * counterpart (e.g. `AuthPassword`, `PhoneModel14`, `QueueStatus` with its CSV-only coding) are ignored.
+ * clear `Pbx.User` counterpart in XAPI. Flags are "0"/"1" in the CSV and booleans in XAPI; enumerations take
+ * the XAPI name or the CSV's number (its position in the list: `VMEmailOptions` 1 = Notification). Both the
+ * V20 header of the shipped mapping (seeds/000: `ClickToCallId`, `PinProtected`, `RecordCanSee`, ...) and the
+ * older V18 names (`ClickToCallFriendlyName`, `PinProtect`, `CanSeeRecordings`, ...) are known. Columns
+ * without a counterpart (e.g. `AuthPassword`, `Ringtone`, `VMLanguage`, `PhoneModel14`, `QueueStatus` with its
+ * CSV-only coding) are not stored by this target; see {@link canonicalOptions}.
  */
-export const OPTION_COLUMNS: Readonly<Record<string, { prop: string; kind: OptionKind }>> = {
+export const OPTION_COLUMNS: Readonly<Record<string, OptionColumn>> = {
+  // V20 header (seeds/000, mappings/3cx-csv.yml)
+  ClickToCallId: { prop: 'ClickToCallId', kind: 'text' },
+  WMApprove: { prop: 'WebMeetingApproveParticipants', kind: 'flag' },
+  VMPlayMsgDateTime: { prop: 'VMPlayMsgDateTime', kind: VM_PLAY_DATE_TIME },
+  VMEmailOptions: { prop: 'VMEmailOptions', kind: VM_EMAIL_OPTIONS },
+  VMNoPin: { prop: 'VMDisablePinAuth', kind: 'flag' },
+  VMPlayCallerID: { prop: 'VMPlayCallerID', kind: 'flag' },
+  RecordExternal: { prop: 'RecordExternalCallsOnly', kind: 'flag' },
+  RecordCanSee: { prop: 'MyPhoneShowRecordings', kind: 'flag' },
+  RecordCanDelete: { prop: 'MyPhoneAllowDeleteRecordings', kind: 'flag' },
+  HideFWrules: { prop: 'MyPhoneHideForwardings', kind: 'flag' },
   CallScreening: { prop: 'CallScreening', kind: 'flag' },
+  PinProtected: { prop: 'PinProtected', kind: 'flag' },
+  PinTimeout: { prop: 'PinProtectTimeout', kind: 'int' },
   AllowLanOnly: { prop: 'AllowLanOnly', kind: 'flag' },
+  SIPID: { prop: 'SIPID', kind: 'text' },
+  MS365SignInDisabled: { prop: 'MS365SignInEnabled', kind: 'flag', negate: true },
+  MS365CalendarDisabled: { prop: 'MS365CalendarEnabled', kind: 'flag', negate: true },
+  MS365ContactsDisabled: { prop: 'MS365ContactsEnabled', kind: 'flag', negate: true },
+  MS365TeamsDisabled: { prop: 'MS365TeamsEnabled', kind: 'flag', negate: true },
+  GoogleSignInDisabled: { prop: 'GoogleSignInEnabled', kind: 'flag', negate: true },
+  // V18 names
   PinProtect: { prop: 'PinProtected', kind: 'flag' },
   BlockRemoteTunnel: { prop: 'BlockTunnel', kind: 'flag' },
   DeliverAudio: { prop: 'PbxDeliversAudio', kind: 'flag' },
@@ -52,16 +87,10 @@ export const OPTION_COLUMNS: Readonly<Record<string, { prop: string; kind: Optio
   AllowOwnRecordings: { prop: 'AllowOwnRecordings', kind: 'flag' },
   CanSeeRecordings: { prop: 'MyPhoneShowRecordings', kind: 'flag' },
   CanDeleteRecordings: { prop: 'MyPhoneAllowDeleteRecordings', kind: 'flag' },
-  HideFWrules: { prop: 'MyPhoneHideForwardings', kind: 'flag' },
   PushExtension: { prop: 'MyPhonePush', kind: 'flag' },
-  VMNoPin: { prop: 'VMDisablePinAuth', kind: 'flag' },
-  VMPlayCallerID: { prop: 'VMPlayCallerID', kind: 'flag' },
   WebMeetingAcceptReject: { prop: 'WebMeetingApproveParticipants', kind: 'flag' },
-  SIPID: { prop: 'SIPID', kind: 'text' },
   ClickToCallFriendlyName: { prop: 'ClickToCallId', kind: 'text' },
   WebMeetingFriendlyName: { prop: 'WebMeetingFriendlyName', kind: 'text' },
-  VMEmailOptions: { prop: 'VMEmailOptions', kind: ['None', 'Notification', 'Attachment', 'AttachmentAndDelete', 'VmailToMembers', 'EmailToExtrasOnly'] },
-  VMPlayMsgDateTime: { prop: 'VMPlayMsgDateTime', kind: ['None', 'Play12Hr', 'Play24Hr'] },
 };
 
 /** Option properties to add to `$select` so options can be read back. */
@@ -129,13 +158,34 @@ function parseFlag(value: string): boolean | undefined {
   return undefined;
 }
 
+/** The XAPI value of one CSV option cell, or undefined when 3CX could not take it. */
+function optionValue(entry: OptionColumn, raw: string): string | number | boolean | undefined {
+  const kind = entry.kind;
+  const v = raw.trim();
+  if (kind === 'flag') {
+    const b = parseFlag(v);
+    return b === undefined ? undefined : entry.negate ? !b : b;
+  }
+  if (kind === 'text') return v;
+  if (kind === 'int') return /^\d{1,9}$/.test(v) ? Number(v) : undefined;
+  // The CSV writes an enumeration as its position (VMEmailOptions 1 = Notification).
+  if (/^\d+$/.test(v)) return kind[Number(v)];
+  return kind.find((e) => e.toLowerCase() === v.toLowerCase());
+}
+
+/** The CSV text of an XAPI option property, as {@link optionsFromXapi} reports it. */
+function optionText(entry: OptionColumn, value: unknown): string {
+  if (entry.kind === 'flag') return flagText(entry.negate ? value === false : value === true);
+  if (entry.kind === 'int') return typeof value === 'number' ? String(value) : (text(value) ?? '');
+  return text(value) ?? '';
+}
+
 /** The CSV-named options of a 3CX user: every column of {@link OPTION_COLUMNS}, as CSV strings. */
 export function optionsFromXapi(user: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [column, { prop, kind }] of Object.entries(OPTION_COLUMNS)) {
-    if (!(prop in user)) continue;
-    const value = user[prop];
-    out[column] = kind === 'flag' ? flagText(value) : (text(value) ?? '');
+  for (const [column, entry] of Object.entries(OPTION_COLUMNS)) {
+    if (!(entry.prop in user)) continue;
+    out[column] = optionText(entry, user[entry.prop]);
   }
   return out;
 }
@@ -153,17 +203,27 @@ export function optionsToXapi(options: Record<string, string>, logger?: Logger):
       logger?.debug(`3CX option ${column} has no XAPI counterpart; ignored`);
       continue;
     }
-    if (entry.kind === 'flag') {
-      const b = parseFlag(raw);
-      if (b === undefined) logger?.debug(`3CX option ${column}="${raw}" is not 0/1; ignored`);
-      else out[entry.prop] = b;
-    } else if (entry.kind === 'text') {
-      out[entry.prop] = raw.trim();
-    } else {
-      const match = entry.kind.find((e) => e.toLowerCase() === raw.trim().toLowerCase());
-      if (match) out[entry.prop] = match;
-      else logger?.debug(`3CX option ${column}="${raw}" is not one of ${entry.kind.join('/')}; ignored`);
-    }
+    const value = optionValue(entry, raw);
+    if (value === undefined) logger?.debug(`3CX option ${column}="${raw}" is not a value 3CX takes for ${entry.prop}; ignored`);
+    else out[entry.prop] = value;
+  }
+  return out;
+}
+
+/**
+ * Mapped options in the form {@link optionsFromXapi} reads them back: known columns with a value 3CX takes,
+ * spelled as 3CX stores it (flags "0"/"1", enumerations by name, text trimmed). Everything else is left out:
+ * {@link optionsToXapi} never writes it, so comparing it would plan the same change on every run (DESIGN §6.1).
+ */
+export function canonicalOptions(options: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [column, raw] of Object.entries(options)) {
+    const entry = OPTION_COLUMNS[column];
+    if (!entry) continue;
+    const value = optionValue(entry, raw);
+    if (value === undefined) continue;
+    // Back through the reading side, so both sides of the diff are spelled by the same code.
+    out[column] = optionText(entry, value);
   }
   return out;
 }

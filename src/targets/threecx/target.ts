@@ -5,6 +5,7 @@ import type { PbxUser, UserFields } from '../../model/index.js';
 import type { CreateUserInput, DeleteResult, Target, TargetLimits } from '../types.js';
 import { odataString, XapiClient } from './client.js';
 import {
+  canonicalOptions,
   describeUser,
   fromXapiUser,
   normalizeDid,
@@ -115,6 +116,11 @@ export class ThreeCxTarget implements Target {
   async listDepartments(): Promise<string[]> {
     const groups = await this.loadGroups(true);
     return [...groups.keys()].sort();
+  }
+
+  /** Options as {@link listUsers} reads them back; CSV columns without an XAPI property are left out. */
+  canonicalOptions(options: Readonly<Record<string, string>>): Record<string, string> {
+    return canonicalOptions(options);
   }
 
   /** Creates the groups that do not exist yet (names compared exactly, as the diff compares them). */
