@@ -51,6 +51,12 @@ export async function processDroppedFile(engine: Engine, source: SourceConfig, f
     approve: false,
     signal,
   });
+  if (outcome.report?.interrupted) {
+    // Stopped part-way (SIGTERM): what was applied is committed and journaled; the file stays in the
+    // folder and the next start applies the rest (a re-run of the same rows changes nothing twice).
+    logger.info('stopped in the middle of a dropped file; it stays for the next start', { applied: outcome.report.applied.length });
+    throw new LeaveFileInPlace('stopped in the middle of the file; it stays in the folder for the next start');
+  }
   const report = csvReportFor(file, source.name, startedAt, outcome);
   const read = outcome.reads.find((r) => r.source === source.name);
   // A held plan or a file that could not be read at all goes to failed/ (nothing of it was applied);

@@ -129,8 +129,8 @@ export async function computePlan(
     basis: false,
   });
   if (unstored.length) {
-    planned.notes.push(`the ${target.kind} target cannot store the mapped options ${unstored.join(', ')}; they are neither compared nor written`);
-    planned.notes.sort();
+    const note = `the ${target.kind} target cannot store the mapped options ${unstored.join(', ')}; they are neither compared nor written`;
+    planned.notes = [...(planned.notes ?? []), note].sort();
   }
   const managedCount = state.bindings.length;
   const guarded = applyGuards(planned, { state, safety: engine.config.safety, managedCount, approved: request.approve });

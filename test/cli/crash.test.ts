@@ -2,47 +2,8 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { SMTPServer } from 'smtp-server';
+import { journalLines, slowSmtp } from '../helpers/smtp.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
-
-/**
- * A real SMTP server on loopback that takes `delayMs` per message: it makes the 1,000 welcome mails of the
- * import slow enough that the test can kill the process in the middle of applying, at a moment chosen by
- * watching the journal, not by a timer.
- */
-async function slowSmtp(delayMs: number): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
-  let received = 0;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, callback) {
-      stream.on('data', () => undefined);
-      stream.on('end', () => {
-        received++;
-        setTimeout(() => callback(), delayMs);
-      });
-    },
-  });
-  // The killed client's connections end with ECONNRESET; that is the point of the test, not an error.
-  server.on('error', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as { port: number }).port;
-  return { port, received: () => received, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-async function journalLines(file: string): Promise<Array<{ phase: string; kind: string }>> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return { phase: 'torn', kind: '' }; // the line being written when the process died
-      }
-    });
-}
 
 test('kill -9 in the middle of applying a 1,000-user file, then a restart: the store converges, no user twice, nothing lost', async (t) => {
   const smtp = await slowSmtp(8);

@@ -4,6 +4,9 @@
  * is checked in the fake's state; what was sent, in its request log.
  */
 import test from 'ava';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ROOT } from '../../helpers/workspace.js';
 import type { FakeXapi } from '../../fakes/xapi/server.js';
 import {
   SNOM,
@@ -420,4 +423,47 @@ test('leavers: a user missing from a snapshot is disabled with a PATCH of Enable
   t.like(r4.json.summary, { enable: 1, create: 0 });
   t.deepEqual(writeRequests(fake).map((w) => w.body), [{ Enabled: true }]);
   t.is(fake.state.users.get(anna.Id)!.Enabled, true);
+});
+
+test('the full 3CX V20 CSV row of seed 000 round-trips: its options land in 3CX, a re-import plans and writes nothing', async (t) => {
+  const { fake, install } = await setup(t);
+  const seed = (await fs.readFile(path.join(ROOT, 'test/fixtures/csv/seed-000.csv'), 'utf8')).replace('email@', 'name.surname@example.com');
+  const file = await install.write('seed.csv', seed);
+  const r1 = await install.importJson(file);
+  t.is(r1.code, 0, r1.stdout + r1.stderr);
+  t.is(r1.json.summary.create, 1);
+  const u = userByNumber(fake, '1001')!;
+  t.like(u, {
+    ClickToCallId: 'namesurname',
+    WebMeetingApproveParticipants: false,
+    VMPIN: '731826',
+    VMEmailOptions: 'Notification', // CSV coding 1
+    VMPlayMsgDateTime: 'None', // CSV coding 0
+    VMDisablePinAuth: true,
+    VMPlayCallerID: false,
+    RecordCalls: false,
+    MyPhoneHideForwardings: false,
+    PinProtected: false,
+    AllowLanOnly: true,
+    Enabled: true,
+  });
+  t.deepEqual(memberships(fake, u), [{ group: 'DEFAULT', role: 'system_owners' }]);
+
+  fake.resetLog();
+  const r2 = await install.cli(['import', file]);
+  t.is(r2.code, 0, r2.stdout + r2.stderr);
+  t.is(fake.writes(), 0, 'invariant 1 holds for a row with every column filled');
+  t.regex(r2.stdout, /# the 3cx target cannot store the mapped options ClickToCallAuth, DisableExternalCalls, RecordStartStop, VMLanguage/);
+  const r3 = await install.importJson(file);
+  t.like(r3.json.summary, { unchanged: 1, update: 0 });
+
+  // One option changed in the spreadsheet: one PATCH that sets it.
+  fake.resetLog();
+  const changed = await install.write('seed2.csv', seed.replace(',731826,1,1,', ',731826,2,1,'));
+  const r4 = await install.importJson(changed);
+  t.is(r4.code, 0, r4.stdout + r4.stderr);
+  t.like(r4.json.summary, { update: 1 });
+  t.deepEqual(writeLines(fake), [`PATCH /xapi/v1/Users(${u.Id})`]);
+  t.is((writeRequests(fake)[0]!.body as Record<string, unknown>).VMEmailOptions, 'Attachment');
+  t.is(userByNumber(fake, '1001')!.VMEmailOptions, 'Attachment');
 });

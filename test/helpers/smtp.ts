@@ -1,0 +1,43 @@
+import fs from 'node:fs/promises';
+import { SMTPServer } from 'smtp-server';
+
+/**
+ * A real SMTP server on loopback that takes `delayMs` per message: it makes the welcome mails of a big import
+ * slow enough that a test can interrupt the process in the middle of applying, at a moment chosen by
+ * watching the journal, not by a timer.
+ */
+export async function slowSmtp(delayMs: number): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, _session, callback) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        received++;
+        setTimeout(() => callback(), delayMs);
+      });
+    },
+  });
+  // The killed client's connections end with ECONNRESET; that is the point of the test, not an error.
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as { port: number }).port;
+  return { port, received: () => received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** The apply journal's records (a torn last line, from a killed writer, is reported as phase 'torn'). */
+export async function journalLines(file: string): Promise<Array<{ phase: string; kind: string }>> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { phase: 'torn', kind: '' }; // the line being written when the process died
+      }
+    });
+}
+
