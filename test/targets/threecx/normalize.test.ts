@@ -1,5 +1,6 @@
 import test from 'ava';
 import {
+  canonicalOptions,
   fromXapiUser,
   normalizeDid,
   normalizeEmail,
@@ -150,6 +151,41 @@ test('options survive a round trip through XAPI properties', (t) => {
   const options = { CallScreening: '1', AllowLanOnly: '0', SIPID: 'amanda', VMPlayMsgDateTime: 'Play24Hr' };
   const back = optionsFromXapi(optionsToXapi(options));
   t.deepEqual(back, options);
+});
+
+test('canonicalOptions: V20 CSV columns in the form 3CX reads them back; columns and values 3CX cannot store are left out', (t) => {
+  const csv = {
+    ClickToCallId: ' namesurname ',
+    WMApprove: '0',
+    VMEmailOptions: '1',
+    VMPlayMsgDateTime: '2',
+    VMNoPin: 'yes',
+    PinProtected: '1',
+    PinTimeout: '05',
+    MS365SignInDisabled: '1',
+    GoogleSignInDisabled: '0',
+    CallScreening: 'maybe',
+    VMLanguage: '43E89581-DAD8-B6F4-7660-15D48B5E6026',
+    ClickToCallAuth: '0',
+    Ringtone: 'Ring1.wav',
+  };
+  const canonical = canonicalOptions(csv);
+  t.deepEqual(canonical, {
+    ClickToCallId: 'namesurname',
+    WMApprove: '0',
+    VMEmailOptions: 'Notification',
+    VMPlayMsgDateTime: 'Play24Hr',
+    VMNoPin: '1',
+    PinProtected: '1',
+    PinTimeout: '5',
+    MS365SignInDisabled: '1',
+    GoogleSignInDisabled: '0',
+  });
+  const written = optionsToXapi(csv);
+  t.like(written, { VMEmailOptions: 'Notification', VMPlayMsgDateTime: 'Play24Hr', PinProtectTimeout: 5, MS365SignInEnabled: false, GoogleSignInEnabled: true });
+  // What 3CX then holds reads back exactly as the canonical form: the diff sees no change.
+  const back = optionsFromXapi(written);
+  for (const [k, v] of Object.entries(canonical)) t.is(back[k], v, k);
 });
 
 test('toXapiGroups: main first, extras sorted, role on every membership, main never repeated', (t) => {
