@@ -188,9 +188,12 @@ function phonesField(specs: NonNullable<MappingSpec['phones']>, ctx: CompileCont
 /** Compiles `options`: the listed attributes, as-is, when not empty. */
 function optionsField(names: string[], ctx: CompileContext): Step {
   const rule = ctx.rule(['options']);
+  // In sorted order, which is the normalised form (reconcile/fields.ts): the planner then uses the record as
+  // it is instead of copying it for every user.
+  const sorted = [...names].sort();
   return (s, out) => {
     const entries: Array<[string, string]> = [];
-    for (const name of names) {
+    for (const name of sorted) {
       // A `__proto__` key would set the prototype, not add an option (and did nothing before either).
       if (name === '__proto__') continue;
       const v = text(attribute(s, name));

@@ -78,6 +78,10 @@ export function normaliseField(name: UserFieldName, value: unknown): unknown {
   }
   if (name === 'options') {
     const rec = (value ?? {}) as Record<string, unknown>;
+    // Already normalised (what every store and the planner itself hand back): no copy. Nobody changes an
+    // options record in place, so sharing it is safe, and a no-op sync of 100,000 users otherwise copied
+    // every user's options just to compare them.
+    if (isNormalisedOptions(rec)) return rec;
     const entries: Array<[string, string]> = [];
     for (const k of Object.keys(rec).sort()) if (k !== '__proto__') entries.push([k, String(rec[k])]);
     // WARNING: fromEntries, not `out[k] = v`: many keyed stores make V8 store the object as a hash table,
@@ -90,6 +94,18 @@ export function normaliseField(name: UserFieldName, value: unknown): unknown {
     return name === 'email' ? t.toLowerCase() : t;
   }
   return value;
+}
+
+/** True for a plain record with sorted keys, string values and no `__proto__` key. */
+function isNormalisedOptions(rec: Record<string, unknown>): boolean {
+  if (Object.getPrototypeOf(rec) !== Object.prototype) return false;
+  let prev: string | undefined;
+  for (const k in rec) {
+    if (!Object.prototype.hasOwnProperty.call(rec, k)) return false;
+    if ((prev !== undefined && !(prev < k)) || k === '__proto__' || typeof rec[k] !== 'string') return false;
+    prev = k;
+  }
+  return true;
 }
 
 /** JSON with object keys sorted and undefined dropped: equal values give equal text. */

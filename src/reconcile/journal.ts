@@ -24,13 +24,18 @@ export const JOURNAL_FILE = 'journal.jsonl';
 
 /** An unsettled create start: what recovery needs, and its line for compaction. */
 interface PendingStart {
+  /** `runId opId`. */
+  id: string;
   key: IdentityKey;
   extension: string;
   line: string;
 }
 
-/** key string → (`runId opId` → start); see {@link Journal.settle} for the rules. */
-type PendingIndex = Map<string, Map<string, PendingStart>>;
+/**
+ * key string → its unsettled starts, oldest first (nearly always one, so not a Map per key: one per
+ * created user cost more than the records); see {@link Journal.settle} for the rules.
+ */
+type PendingIndex = Map<string, PendingStart | PendingStart[]>;
 
 /** What the journal object knows the file holds, when it knows (see Journal.known). */
 interface KnownFile {
@@ -232,18 +237,33 @@ export class Journal {
     const id = `${r.runId} ${r.opId}`;
     if (r.phase === 'start') {
       if (r.kind !== 'create') return;
-      let m = pending.get(ks);
-      if (!m) pending.set(ks, (m = new Map()));
-      m.set(id, { key: r.key, extension: r.extension, line: line ?? JSON.stringify(r) + '\n' });
+      const start: PendingStart = { id, key: r.key, extension: r.extension, line: line ?? JSON.stringify(r) + '\n' };
+      const had = pending.get(ks);
+      if (had === undefined) pending.set(ks, start);
+      else if (!Array.isArray(had)) pending.set(ks, had.id === id ? start : [had, start]);
+      else {
+        // Same id again: replaced in place, as a Map keeps an existing key's position.
+        const i = had.findIndex((p) => p.id === id);
+        if (i >= 0) had[i] = start;
+        else had.push(start);
+      }
     } else if (r.phase === 'done') {
       pending.delete(ks);
     } else if (!r.retryable) {
-      pending.get(ks)?.delete(id);
+      const had = pending.get(ks);
+      // An emptied key stays in the index (as an empty list): its place in the order is kept, as before.
+      if (had === undefined) return;
+      if (!Array.isArray(had)) {
+        if (had.id === id) pending.set(ks, []);
+      } else {
+        const i = had.findIndex((p) => p.id === id);
+        if (i >= 0) had.splice(i, 1);
+      }
     }
   }
 
   private static starts(pending: PendingIndex): PendingStart[] {
-    return [...pending.values()].flatMap((m) => [...m.values()]);
+    return [...pending.values()].flatMap((m) => m);
   }
 
   /**

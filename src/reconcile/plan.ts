@@ -98,15 +98,18 @@ export function computeBasis(sources: SourceReadResult[], actual: ActualState, b
  * "keep or let the PBX generate one", so it never clears an existing PIN.
  */
 function managedFields(d: DesiredUser): Partial<UserFields> {
-  const out: Record<string, unknown> = {};
+  const entries: Array<[string, unknown]> = [];
   for (const f of FIELD_ORDER) {
     if (!(f in d.fields) || f === 'enabled') continue;
     const v = d.fields[f];
     if (v === undefined) continue;
     if (f === 'vmPin' && v === null) continue;
-    out[f] = normaliseField(f, v);
+    entries.push([f, normaliseField(f, v)]);
   }
-  return out as Partial<UserFields>;
+  // WARNING: fromEntries, not `out[f] = v`: after a dozen keyed stores V8 makes the object a hash table,
+  // and every copy of it (the create op's `after` is a spread of it) then gets a hidden class of its own,
+  // ~1 KB per planned user more.
+  return Object.fromEntries(entries) as Partial<UserFields>;
 }
 
 function uniqueValues(field: UniqueField, fields: Partial<UserFields>): string[] {
@@ -599,7 +602,9 @@ class Planner {
     allocator.take(ext);
     this.claim(entry, entry.fields);
     if (binding) this.stickyNote(entry, ext);
-    const after = { ...entry.fields, enabled: true };
+    // WARNING: not `{ ...entry.fields, enabled: true }`: V8 often gives the result of a spread plus a new
+    // property a hidden class of its own (~0.5 KB each), and the plan keeps this object for every create.
+    const after: Partial<UserFields> = Object.assign({}, entry.fields, { enabled: true });
     this.ops.push({
       id: `create:${entry.ks}`,
       kind: 'create',
