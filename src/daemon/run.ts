@@ -64,7 +64,7 @@ export async function processDroppedFile(engine: Engine, source: SourceConfig, f
   // failed/: the plan was held (nothing applied), or nothing in the file was usable. processed/: the good
   // rows applied, even when some were rejected (the report lists them) or a snapshot was incomplete (then
   // nobody was removed because of it, which the report's issues say).
-  const unusable = !read || (read.desired.length === 0 && read.issues.length > 0);
+  const unusable = !read || (read.desiredCount === 0 && read.issues.length > 0);
   const status: FileOutcome['status'] = outcome.exitCode === EXIT.held || unusable ? 'failed' : 'processed';
   logger.info('dropped file done', { status, exitCode: outcome.exitCode, summary: report.summary, held: outcome.plan.held });
   return { status, report };

@@ -20,6 +20,8 @@ export interface ReadSourceOptions {
 
 /** What one source read produced, mapped. */
 export interface MappedRead extends SourceReadResult {
+  /** Users mapped in scope; stays valid after `desired` is released once the plan is built. */
+  desiredCount: number;
   identities?: Identity[];
   note?: string;
 }
@@ -37,6 +39,7 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
     complete: false,
     count: 0,
     desired: [],
+    desiredCount: 0,
     deleted: [],
     outOfScope: [],
     issues: [],
@@ -56,7 +59,10 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
           continue;
         }
         const mapped = await mapping.map(identity, { explain: !!options.keepIdentities });
-        if (mapped.kind === 'user') result.desired.push(mapped.user);
+        if (mapped.kind === 'user') {
+          result.desired.push(mapped.user);
+          result.desiredCount++;
+        }
         else if (mapped.kind === 'out-of-scope') result.outOfScope.push(identity.anchor);
         else result.issues.push(...mapped.issues);
       } else if (event.type === 'issue') {

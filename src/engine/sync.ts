@@ -177,6 +177,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       engine.metrics?.heldPlans.set(1);
       return { runId, plan, reads, heldPlanFile, exitCode: EXIT.held };
     }
+    // The plan holds everything apply needs; the mapped users (a large share of the heap on a big import)
+    // can go before the writes start.
+    for (const read of reads) read.desired = [];
     const report = await apply(plan, {
       target,
       state: engine.state,
