@@ -132,6 +132,12 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     checkIdle();
   });
   watcher.on('error', (err) => logger.error('drop folder watch error', { folder: root, error: describeError(err) }));
+  // Safety net: file-system events get lost (inotify queue overflow, a watch limit reached, SMB/NFS shares
+  // that deliver none), and an admin's file must never sit in the folder unnoticed.
+  const sweeper = setInterval(() => {
+    if (!closed) void rescan();
+  }, RESCAN_MS);
+  sweeper.unref();
 
   async function notice(file: string): Promise<void> {
     if (closed || !candidate(file)) return;
@@ -280,6 +286,7 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     async close(): Promise<void> {
       if (closed) return currentDone;
       closed = true;
+      clearInterval(sweeper);
       if (timer) clearTimeout(timer);
       timer = undefined;
       queue.length = 0;
@@ -290,6 +297,9 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     },
   };
 }
+
+/** How often the folder is listed anyway, in case a file-system event was lost. */
+const RESCAN_MS = 10_000;
 
 function utcStamp(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');

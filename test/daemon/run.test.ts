@@ -43,7 +43,7 @@ test('daemon: a CSV dropped into inbox/ is applied within seconds, moved to proc
     const names = await fs.readdir(processed).catch(() => [] as string[]);
     const r = names.find((n) => n.startsWith('staff') && n.endsWith('.report.json'));
     return r && path.join(processed, r);
-  });
+  }, 45_000);
   t.true((await fs.readdir(processed)).includes('staff.csv'));
   await t.throwsAsync(fs.access(path.join(ws.inbox, 'staff.csv')));
   const rep = JSON.parse(await fs.readFile(report, 'utf8'));
@@ -88,7 +88,11 @@ test('daemon: a file with no usable row goes to failed/ with its report', async 
   t.teardown(() => daemon.child.kill('SIGKILL'));
   await fs.writeFile(path.join(ws.inbox, 'bad.csv'), 'this is,not,a pbx file\n1,2,3\n');
   const failed = path.join(ws.inbox, 'failed');
-  await waitFor('the bad file in failed/', async () => (await fs.readdir(failed).catch(() => [] as string[])).some((n) => n.endsWith('.report.json')));
+  await waitFor('the bad file in failed/', async () => (await fs.readdir(failed).catch(() => [] as string[])).some((n) => n.endsWith('.report.json')), 45_000).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}\ndaemon log:\n${daemon.logs()}`);
+    },
+  );
   t.true((await fs.readdir(failed)).includes('bad.csv'));
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
