@@ -71,3 +71,30 @@ export interface IdentityKey {
 export function keyString(key: IdentityKey): string {
   return `${key.source}/${key.anchor}`;
 }
+
+/**
+ * What a new PBX user gets for every field a mapping leaves out: the PBX's own defaults (3CX: voicemail on,
+ * role `users`, the DEFAULT department), with 2FA off so a first login is not blocked (seeds/002).
+ * Shared by the apply step and the embedded store so both agree on what "not managed" creates.
+ */
+export const NEW_USER_DEFAULTS: Readonly<UserFields> = Object.freeze({
+  firstName: '',
+  lastName: '',
+  displayName: null,
+  email: null,
+  mobile: null,
+  outboundCallerId: null,
+  language: null,
+  department: 'DEFAULT',
+  extraDepartments: [],
+  role: 'users',
+  dids: [],
+  vmEnabled: true,
+  vmPin: null,
+  require2fa: false,
+  hideInPhonebook: false,
+  recordCalls: false,
+  phones: [],
+  enabled: true,
+  options: {},
+});

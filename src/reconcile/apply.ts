@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { PbxsyncError, RetryableError, TerminalError, describeError, isRetryable } from '../errors/index.js';
 import { redact, type Logger } from '../log.js';
-import { SECRET_FIELDS, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
+import { NEW_USER_DEFAULTS, SECRET_FIELDS, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
 import type { StateStore } from '../state/store.js';
 import type { CreateUserInput, Target } from '../targets/types.js';
 import { sameField } from './fields.js';
@@ -56,27 +56,7 @@ export interface ApplyReport {
 export const PHASES: ReadonlyArray<readonly OperationKind[]> = [['disable', 'delete'], ['update', 'enable'], ['adopt'], ['create']];
 
 /** Defaults for the fields a mapping did not set, for createUser (which needs every field). */
-export const CREATE_DEFAULTS: UserFields = {
-  firstName: '',
-  lastName: '',
-  displayName: null,
-  email: null,
-  mobile: null,
-  outboundCallerId: null,
-  language: null,
-  department: 'DEFAULT',
-  extraDepartments: [],
-  role: 'users',
-  dids: [],
-  vmEnabled: true,
-  vmPin: null,
-  require2fa: false,
-  hideInPhonebook: false,
-  recordCalls: false,
-  phones: [],
-  enabled: true,
-  options: {},
-};
+export const CREATE_DEFAULTS: Readonly<UserFields> = NEW_USER_DEFAULTS;
 
 interface Outcome {
   op: Operation;

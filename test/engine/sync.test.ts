@@ -6,7 +6,7 @@ import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { runSync, EXIT } from '../../src/engine/sync.js';
 import { silentLogger } from '../../src/log.js';
 import type { Target } from '../../src/targets/types.js';
-import type { PbxUser } from '../../src/model/index.js';
+import { NEW_USER_DEFAULTS, type PbxUser } from '../../src/model/index.js';
 import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
 async function engineFor(configFile: string): Promise<Engine> {
@@ -42,11 +42,14 @@ async function users(engine: Engine): Promise<PbxUser[]> {
 async function handMadeUser(engine: Engine): Promise<PbxUser> {
   const t = await engine.openTarget();
   const u = await t.createUser({
-    extension: '1001', firstName: 'Hand', lastName: 'Made', displayName: null, email: 'hand@example.com', mobile: null,
-    outboundCallerId: null, language: null, department: 'DEFAULT', extraDepartments: [], role: 'users', dids: [],
-    vmEnabled: true, vmPin: null, require2fa: false, hideInPhonebook: false, recordCalls: false, phones: [],
-    enabled: true, options: {}, sendWelcome: false,
+    ...NEW_USER_DEFAULTS,
+    extension: '1001',
+    firstName: 'Hand',
+    lastName: 'Made',
+    email: 'hand@example.com',
+    sendWelcome: false,
   });
+
   await t.commit();
   await t.close();
   return u;

@@ -1,5 +1,5 @@
 import { TerminalError } from '../../errors/index.js';
-import { ROLE_ORDER } from '../../model/index.js';
+import { NEW_USER_DEFAULTS, ROLE_ORDER } from '../../model/index.js';
 import type { PhoneSpec, RoleName, UserFieldName, UserFields } from '../../model/index.js';
 
 /**
@@ -85,27 +85,8 @@ export function describeHolder(user: Pick<UserFields, 'firstName' | 'lastName' |
   return `extension ${user.extension} (${personName(user)})`;
 }
 
-/** Values a new user gets for fields the input leaves out; 2FA is off so a first login is not blocked (seeds/002). */
-export const CREATE_DEFAULTS: Readonly<Omit<UserFields, 'firstName'>> = Object.freeze({
-  lastName: '',
-  displayName: null,
-  email: null,
-  mobile: null,
-  outboundCallerId: null,
-  language: null,
-  department: DEFAULT_DEPARTMENT,
-  extraDepartments: [],
-  role: 'users',
-  dids: [],
-  vmEnabled: true,
-  vmPin: null,
-  require2fa: false,
-  hideInPhonebook: false,
-  recordCalls: false,
-  phones: [],
-  enabled: true,
-  options: {},
-});
+/** Values a new user gets for fields the input leaves out (see NEW_USER_DEFAULTS). */
+export const CREATE_DEFAULTS: Readonly<Omit<UserFields, 'firstName'>> = NEW_USER_DEFAULTS;
 
 type Normaliser<K extends UserFieldName> = (value: unknown, who: string) => UserFields[K];
 
