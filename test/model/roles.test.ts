@@ -1,7 +1,7 @@
 import test from 'ava';
-import { capRole, parseRole, roleRank } from '../../src/model/roles.js';
+import { capRole, parseRole, roleRank, type RoleName } from '../../src/model/roles.js';
 
-const cells: Array<[string, string | undefined]> = [
+const cells: Array<[string, RoleName | undefined]> = [
   ['”<rolename=””system_owners””/>”', 'system_owners'], // as the 3CX manual prints it (seed 000)
   ['<rolename="managers"/>', 'managers'],
   ['<rolename=""receptionists""/>', 'receptionists'],
