@@ -115,6 +115,13 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
         },
       });
       closers.unshift(() => watcher.close());
+      // The nightly full reconciliation re-applies the file applied last, so drift made by hand in the PBX
+      // is corrected even on nights without a new file.
+      scheduler.every(`${source.name}:full`, config.schedule.full, async (signal) => {
+        await scheduler.runExclusive(source.name, async (inner) => {
+          await runScheduled(engine, source.name, true, anySignal(signal, inner));
+        });
+      });
       continue;
     }
     const poll = source.schedule ?? config.schedule.poll;
