@@ -14,6 +14,7 @@ import { exportUsers } from '../engine/export.js';
 import { explain } from '../engine/explain.js';
 import { collectStatus } from '../engine/status.js';
 import { validateMappingFile } from '../mapping/load.js';
+import { acquireLock } from '../state/lock.js';
 
 interface GlobalOptions {
   config: string;
@@ -212,6 +213,29 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
         setExit(result.found ? EXIT.ok : EXIT.failure);
+      });
+    });
+
+  program
+    .command('welcome')
+    .description('send the welcome e-mail (account details) to a user again')
+    .argument('<extension>', 'the extension of the user')
+    .action(async (extension: string) => {
+      await withEngine(program, async (engine, g) => {
+        const release = await acquireLock(engine.config.stateDir);
+        const target = await engine.openTarget();
+        try {
+          let id: string | undefined;
+          for await (const u of target.listUsers()) if (u.extension === extension) id = u.id;
+          if (!id) throw new UsageError(`no user with extension ${extension}`);
+          await target.sendWelcome(id);
+          await target.commit();
+          if (g.json) process.stdout.write(JSON.stringify({ extension, sent: true }) + '\n');
+          else process.stdout.write(`welcome e-mail for ${extension} sent\n`);
+        } finally {
+          await target.close();
+          await release();
+        }
       });
     });
 
