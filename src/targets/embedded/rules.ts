@@ -135,6 +135,16 @@ export function normaliseMac(mac: string): string | undefined {
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const PHONE_NUMBER = /^\+?[0-9]{2,20}$/;
 
+/** True when the keys are in ascending order, every value is text, and there is no `__proto__` key. */
+function sortedStringMap(value: Record<string, unknown>): boolean {
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (typeof value[k] !== 'string' || k === '__proto__' || (i > 0 && !(keys[i - 1] < k))) return false;
+  }
+  return true;
+}
+
 const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
   firstName: (value, who) => {
     const s = value === null || value === undefined ? '' : requireString(value, who, 'firstName', 'first name');
@@ -204,6 +214,9 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
   options: (value, who) => {
     if (value === null || value === undefined) return {};
     if (typeof value !== 'object' || Array.isArray(value)) refuse(who, 'options', 'options must be a map of strings');
+    // The usual input (a mapping's options) already has sorted keys and text values: a spread copies it
+    // several times faster than the general path below, into the same fast-properties object.
+    if (sortedStringMap(value as Record<string, unknown>)) return { ...(value as Record<string, string>) };
     const entries: Array<[string, string]> = [];
     // Sorted keys keep the JSON document (and equality) independent of input order.
     for (const k of Object.keys(value).sort()) {

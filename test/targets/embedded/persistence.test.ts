@@ -78,8 +78,8 @@ test('the document is rewritten once the journal outgrows it, and the journal em
   await target.commit();
   await target.createUser(userInput({ extension: '1002' }));
   await target.createUser(userInput({ extension: '1003' }));
-  await target.commit(); // journal line with two users > document with one: compacted
-  t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
+  await target.commit(); // journal line with two users > document with one: a new document instead
+  t.is((await fs.stat(path.join(dir, 'pbx.json.journal')).catch(() => undefined))?.size ?? 0, 0);
   const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
   t.is(doc.users.length, 3);
   t.is(target.writeCount(), 2);
@@ -148,5 +148,71 @@ test('a document that is not a store is refused with the file named', async (t) 
   await t.throwsAsync(openTarget(t, dir), { instanceOf: TerminalError, message: /pbx\.json is not a pbxsync store of version 1/ });
   // The failed open released its lock.
   await fs.writeFile(path.join(dir, 'pbx.json'), JSON.stringify({ version: 1, installId: 'i', seq: 0, departments: [], users: [] }));
+  await t.notThrowsAsync(openTarget(t, dir));
+});
+
+test('a small commit after a large one is journalled; the document is rewritten once the journal outgrows it', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir, { compactMinBytes: 1 });
+  for (const extension of ['1001', '1002', '1003', '1004']) await target.createUser(userInput({ extension }));
+  await target.commit(); // the document
+  await target.createUser(userInput({ extension: '1005' }));
+  await target.commit(); // one user < the document with four: journalled
+  t.true((await fs.stat(path.join(dir, 'pbx.json.journal'))).size > 0);
+  for (const extension of ['1006', '1007', '1008', '1009']) await target.createUser(userInput({ extension }));
+  await target.commit(); // journal + four users > the document: rewritten, journal emptied
+  t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
+  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
+  t.is(doc.users.length, 9);
+  t.is(target.writeCount(), 3);
+});
+
+test('the document has one user per line and is still one JSON document; an older single-line one is read and rewritten', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  await target.ensureDepartments(['Sales']);
+  for (const extension of ['1001', '1002', '1003']) await target.createUser(userInput({ extension, department: 'Sales' }));
+  const listed = await collect(target.listUsers());
+  await target.close();
+  const file = path.join(dir, 'pbx.json');
+  const text = await fs.readFile(file, 'utf8');
+  const lines = text.split('\n');
+  t.regex(lines[0], /^\{"version":1,"installId":"[^"]+","seq":\d+,"departments":\[.*\],"users":\[$/);
+  t.deepEqual(lines.slice(1, 4).map((l) => JSON.parse(l.replace(/,$/, '')).extension), ['1001', '1002', '1003']);
+  t.deepEqual(lines.slice(4), [']}', '']);
+  const doc = JSON.parse(text);
+  t.is(doc.users.length, 3);
+
+  // The single-line layout earlier versions wrote (and hand-made, pretty-printed documents) still open.
+  for (const older of [JSON.stringify(doc), JSON.stringify(doc, null, 2)]) {
+    await fs.writeFile(file, older);
+    const again = await openTarget(t, dir);
+    t.deepEqual(await collect(again.listUsers()), listed);
+    t.deepEqual(await again.listDepartments(), ['DEFAULT', 'Sales']);
+    await again.createUser(userInput({ extension: '1004' }));
+    await again.close();
+    t.is((await fs.readFile(file, 'utf8')).split('\n').length, 7);
+    const reopened = await openTarget(t, dir);
+    t.deepEqual((await collect(reopened.listUsers())).map((u) => u.extension), ['1001', '1002', '1003', '1004']);
+    await reopened.deleteUsers([(await collect(reopened.listUsers()))[3].id]);
+    await reopened.close();
+  }
+});
+
+test('a damaged document is refused with JSON.parse\'s error, in either layout', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  await target.createUser(userInput({ extension: '1001' }));
+  await target.createUser(userInput({ extension: '1002' }));
+  await target.close();
+  const file = path.join(dir, 'pbx.json');
+  const text = await fs.readFile(file, 'utf8');
+  // A user line cut short.
+  await fs.writeFile(file, text.replace(/"extension":"1001".*\n/, '"extension":"1001"\n'));
+  await t.throwsAsync(openTarget(t, dir), { instanceOf: SyntaxError });
+  // The document cut short after a complete user line.
+  await fs.writeFile(file, text.slice(0, text.indexOf('\n', text.indexOf('"extension":"1001"')) + 1));
+  await t.throwsAsync(openTarget(t, dir), { instanceOf: SyntaxError });
+  await fs.writeFile(file, text);
   await t.notThrowsAsync(openTarget(t, dir));
 });

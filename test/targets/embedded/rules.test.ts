@@ -149,3 +149,16 @@ for (const [a, b, expected] of equality) {
     t.is(fieldEquals(a, b), expected);
   });
 }
+
+test('options are copied with sorted keys, whichever order they come in; __proto__ is dropped, non-text refused', (t) => {
+  const sorted = { a: '1', b: '2' };
+  const copy = normaliseField('options', sorted, 'extension 1001');
+  t.deepEqual(copy, sorted);
+  t.not(copy, sorted);
+  t.deepEqual(Object.keys(normaliseField('options', { b: '2', a: '1' }, 'extension 1001')), ['a', 'b']);
+  const parsed = JSON.parse('{"__proto__":"x","a":"1"}') as Record<string, string>;
+  const cleaned = normaliseField('options', parsed, 'extension 1001');
+  t.deepEqual(Object.keys(cleaned), ['a']);
+  t.is(Object.getPrototypeOf(cleaned), Object.prototype);
+  t.throws(() => normaliseField('options', { a: 1 }, 'extension 1001'), { message: /option a must be text/ });
+});
