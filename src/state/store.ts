@@ -4,6 +4,9 @@ import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { keyString, type IdentityKey } from '../model/index.js';
 import type { Binding, PendingCreate, PlanState, PlanSummary } from '../reconcile/types.js';
+import { appendBatch, logHeader, readBindings, serializeBatch, writeSnapshot, type KnownFiles, type LogEntry } from './bindings-file.js';
+
+export { BINDINGS_FILE, BINDINGS_LOG_FILE } from './bindings-file.js';
 
 /** One finished (or failed) run, for `pbxsync status`. */
 export interface RunRecord {
@@ -45,7 +48,11 @@ export interface SourceHealth {
   last?: SourceCheck;
 }
 
-/** The JSON document in `<stateDir>/state.json`. */
+/**
+ * The state as one document. On disk the bindings live apart from the rest (see {@link StateStore}):
+ * `state.json` holds everything but them; a `state.json` from before that still has them here, and they are
+ * read once and moved to `bindings.json` by the next save.
+ */
 export interface StateData {
   version: 1;
   bindings: Binding[];
@@ -62,6 +69,15 @@ export const MAX_RUNS = 100;
 /** File name of the state document inside the state folder. */
 export const STATE_FILE = 'state.json';
 
+/** What `state.json` holds now: all but the bindings (which an old file may still have). */
+type StateFileData = Omit<StateData, 'bindings'> & { bindings?: Binding[] };
+
+/**
+ * The log is folded into a new snapshot when it would grow past the snapshot, but not below this size: a
+ * small state would otherwise fold at nearly every save. Replaying a log this big takes milliseconds.
+ */
+export const MIN_FOLD_BYTES = 1 << 20;
+
 /**
  * A copy of a binding with its own key object; `disabledAt` null drops it, undefined keeps the binding's.
  * WARNING: spelled out rather than `{ ...b, key }`: V8 gives many such spread copies a hidden class of
@@ -74,39 +90,74 @@ function copyBinding(b: Binding, disabledAt?: string | null): Binding {
   return out;
 }
 
-function emptyState(): StateData {
-  return { version: 1, bindings: [], cursors: {}, lastGoodCount: {}, runs: [], heldPlans: [], sourceHealth: {} };
+function emptyState(): StateFileData {
+  return { version: 1, cursors: {}, lastGoodCount: {}, runs: [], heldPlans: [], sourceHealth: {} };
 }
 
 /**
  * pbxsync's memory between runs: bindings (identity ↔ PBX user, indexed by key and by user id), source
- * cursors, last good read sizes, run history, held plans and source health. Backed by lowdb, whose writer
- * writes a temp file and renames it, so a crash never leaves a half-written state file.
+ * cursors, last good read sizes, run history, held plans and source health.
  *
- * Changes are made in memory and become durable on {@link save}; apply saves at each checkpoint.
+ * Changes are made in memory and become durable on {@link save}; apply saves at each checkpoint. On disk:
+ * - `bindings.json`: a snapshot of the bindings, rewritten only when the log is folded into it;
+ * - `state.bindings.log`: the binding changes since that snapshot, appended and fsync'd at each save (a
+ *   batch per save, closed by a count line, so a save cut short by a crash is dropped whole on replay);
+ * - `state.json` (lowdb): the rest, small, rewritten when it changed. Written after the bindings, so a
+ *   cursor is never durable before the bindings of the operations it covers.
+ * Open reads the snapshot and replays the log over it. Rewriting all bindings at every checkpoint made a
+ * 100,000-user import rewrite a 15 MB file each time; now a checkpoint appends its own changes, and the
+ * whole set is written again only when the log outgrows the snapshot (so at most about twice its size).
+ * Every whole-file write goes through a temp file and a rename, so a crash never leaves a half-written file.
  */
 export class StateStore {
   private readonly byKey = new Map<string, Binding>();
   private readonly byUserId = new Map<string, Binding>();
+  /** Binding changes since the last save, in order. */
+  private pending: LogEntry[] = [];
+  /** `state.json` differs from what is on disk (or is not on disk yet). */
+  private stateDirty: boolean;
+  /** The bindings must be written as a new snapshot at the next save (an old `state.json` held them). */
+  private foldNeeded: boolean;
+  /** Saves run one after the other. */
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     /** Absolute path of `state.json`. */
     readonly file: string,
-    private readonly db: Low<StateData>,
+    /** The state folder. */
+    readonly dir: string,
+    private readonly db: Low<StateFileData>,
+    private known: KnownFiles,
+    options: { stateDirty: boolean; foldNeeded: boolean },
   ) {
-    for (const b of db.data.bindings) this.index(b);
+    this.stateDirty = options.stateDirty;
+    this.foldNeeded = options.foldNeeded;
   }
 
-  /** Opens `<stateDir>/state.json`, starting empty when it does not exist. */
+  /** Opens `<stateDir>/state.json` and the bindings (snapshot + log), starting empty when they do not exist. */
   static async open(stateDir: string): Promise<StateStore> {
     await mkdir(stateDir, { recursive: true });
     const file = path.join(stateDir, STATE_FILE);
-    // Compact JSON: the file is rewritten at every checkpoint and may hold 100,000 bindings.
-    const adapter = new DataFile<StateData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) });
-    const db = new Low<StateData>(adapter, emptyState());
-    await db.read();
-    db.data = { ...emptyState(), ...(db.data ?? {}) };
-    return new StateStore(file, db);
+    const adapter = new DataFile<StateFileData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) });
+    const db = new Low<StateFileData>(adapter, emptyState());
+    const data = await adapter.read();
+    const { bindings: legacy, ...rest } = { ...emptyState(), ...(data ?? {}) };
+    db.data = rest;
+    const read = await readBindings(stateDir);
+    const store = new StateStore(file, path.resolve(stateDir), db, read.known, {
+      stateDirty: !data || legacy !== undefined,
+      foldNeeded: read.snapshot === undefined && (legacy?.length ?? 0) > 0,
+    });
+    // Without a snapshot, the bindings are the ones an old state.json held (if any).
+    for (const b of read.snapshot ?? legacy ?? []) store.index(b);
+    for (const e of read.entries) store.replay(e);
+    return store;
+  }
+
+  private replay(e: LogEntry): void {
+    if (e[0] === 'p') this.put(e[1]);
+    else if (e[0] === 'r') this.remove(e[1]);
+    else this.disable(e[1], e[2] ?? undefined);
   }
 
   private index(b: Binding): void {
@@ -136,26 +187,43 @@ export class StateStore {
 
   /** Adds or replaces the binding of `binding.key` (a re-created user replaces its old binding). */
   putBinding(binding: Binding): void {
-    const old = this.byKey.get(keyString(binding.key));
-    if (old) this.byUserId.delete(old.userId);
-    const previousOwner = this.byUserId.get(binding.userId);
-    if (previousOwner) this.byKey.delete(keyString(previousOwner.key));
-    this.index(copyBinding(binding));
+    // The stored copy is logged: it is never changed afterwards (setDisabledAt stores a new one).
+    this.pending.push(['p', this.put(binding)]);
   }
 
   /** Forgets the binding of an identity (its user was deleted). */
   removeBinding(key: IdentityKey): void {
-    const b = this.byKey.get(keyString(key));
-    if (!b) return;
-    this.byKey.delete(keyString(key));
-    this.byUserId.delete(b.userId);
+    if (this.remove(key)) this.pending.push(['r', { source: key.source, anchor: key.anchor }]);
   }
 
   /** Sets (disabled by pbxsync) or clears (enabled again) the disabledAt of a binding. */
   setDisabledAt(key: IdentityKey, at: string | undefined): void {
+    if (this.disable(key, at)) this.pending.push(['d', { source: key.source, anchor: key.anchor }, at ?? null]);
+  }
+
+  private put(binding: Binding): Binding {
+    const old = this.byKey.get(keyString(binding.key));
+    if (old) this.byUserId.delete(old.userId);
+    const previousOwner = this.byUserId.get(binding.userId);
+    if (previousOwner) this.byKey.delete(keyString(previousOwner.key));
+    const stored = copyBinding(binding);
+    this.index(stored);
+    return stored;
+  }
+
+  private remove(key: IdentityKey): boolean {
     const b = this.byKey.get(keyString(key));
-    if (!b) return;
+    if (!b) return false;
+    this.byKey.delete(keyString(key));
+    this.byUserId.delete(b.userId);
+    return true;
+  }
+
+  private disable(key: IdentityKey, at: string | undefined): boolean {
+    const b = this.byKey.get(keyString(key));
+    if (!b) return false;
     this.index(copyBinding(b, at === undefined ? null : at));
+    return true;
   }
 
   /** The cursor saved for a source. */
@@ -170,6 +238,7 @@ export class StateStore {
 
   /** Saves a source's cursor; apply calls it only once the source's operations were applied. */
   setCursor(source: string, cursor: string | undefined): void {
+    this.stateDirty = true;
     if (cursor === undefined) delete this.db.data.cursors[source];
     else this.db.data.cursors[source] = cursor;
   }
@@ -181,6 +250,7 @@ export class StateStore {
 
   /** Records the size of a complete full read whose operations were applied. */
   setLastGoodCount(source: string, count: number): void {
+    this.stateDirty = true;
     this.db.data.lastGoodCount[source] = count;
   }
 
@@ -191,6 +261,7 @@ export class StateStore {
 
   /** Adds or replaces (same runId) a run record; only the last {@link MAX_RUNS} are kept. */
   recordRun(run: RunRecord): void {
+    this.stateDirty = true;
     const runs = this.db.data.runs.filter((r) => r.runId !== run.runId);
     runs.push(run);
     this.db.data.runs = runs.slice(-MAX_RUNS);
@@ -203,11 +274,13 @@ export class StateStore {
 
   /** Remembers a held plan (the CLI wrote it to `<stateDir>/plans/<runId>.json`). */
   addHeldPlan(plan: HeldPlan): void {
+    this.stateDirty = true;
     this.db.data.heldPlans = [...this.db.data.heldPlans.filter((p) => p.runId !== plan.runId), plan];
   }
 
   /** Forgets a held plan (applied or superseded). */
   removeHeldPlan(runId: string): void {
+    this.stateDirty = true;
     this.db.data.heldPlans = this.db.data.heldPlans.filter((p) => p.runId !== runId);
   }
 
@@ -223,6 +296,7 @@ export class StateStore {
 
   /** Forgets one held plan (by run id) or all of them (an approved apply supersedes them). */
   clearHeld(runId?: string): void {
+    this.stateDirty = true;
     if (runId === undefined) this.db.data.heldPlans = [];
     else this.removeHeldPlan(runId);
   }
@@ -240,6 +314,7 @@ export class StateStore {
 
   /** Records the outcome of a run for a source (success and failure dates follow from `ok`). */
   setSourceHealth(source: string, check: SourceCheck): void {
+    this.stateDirty = true;
     const prev = this.db.data.sourceHealth[source] ?? {};
     this.db.data.sourceHealth[source] = check.ok
       ? { ...prev, lastSuccess: check.at, last: { ...check } }
@@ -248,11 +323,13 @@ export class StateStore {
 
   /** Records a successful read of a source. */
   recordSourceSuccess(source: string, at: string): void {
+    this.stateDirty = true;
     this.db.data.sourceHealth[source] = { ...this.db.data.sourceHealth[source], lastSuccess: at };
   }
 
   /** Records a failed read of a source with its (already redacted) error message. */
   recordSourceFailure(source: string, at: string, message: string): void {
+    this.stateDirty = true;
     this.db.data.sourceHealth[source] = { ...this.db.data.sourceHealth[source], lastFailure: at, lastError: message };
   }
 
@@ -261,11 +338,84 @@ export class StateStore {
     return { bindings: this.bindings(), lastGoodCount: this.lastGoodCounts(), now, pendingCreates };
   }
 
-  /** Writes the state atomically (temp file + rename). */
-  async save(): Promise<void> {
-    // Insertion order, not sorted: apply saves at every checkpoint and sorting 100,000 keys each time costs
-    // more than the write.
-    this.db.data.bindings = [...this.byKey.values()];
-    await this.db.write();
+  /**
+   * Makes the changes durable: the binding changes first (appended to the log, or a fold), then
+   * `state.json` when it changed. Saves are serialised; each takes the changes made before it starts.
+   */
+  save(): Promise<void> {
+    const next = this.saving.then(() => this.write(false));
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Folds the log into a new `bindings.json` (when the log holds anything) and saves the rest, leaving a
+   * single file to read at the next open. Not needed for correctness: saves fold on their own when the log
+   * outgrows the snapshot.
+   */
+  compact(): Promise<void> {
+    const next = this.saving.then(() => this.write(true));
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(compact: boolean): Promise<void> {
+    // Taken synchronously: changes made while the files are written belong to the next save.
+    const entries = this.pending;
+    this.pending = [];
+    try {
+      await this.writeBindings(entries, compact);
+    } catch (err) {
+      // What reached the disk is unknown: the next save writes a whole snapshot.
+      this.known = { ...this.known, logSize: -1 };
+      this.foldNeeded = true;
+      throw err;
+    }
+    if (this.stateDirty) {
+      this.stateDirty = false;
+      try {
+        await this.db.write();
+      } catch (err) {
+        this.stateDirty = true;
+        throw err;
+      }
+    }
+  }
+
+  private async writeBindings(entries: LogEntry[], compact: boolean): Promise<void> {
+    const known = this.known;
+    const hasSnapshot = known.generation > 0;
+    if (compact) {
+      const clean = hasSnapshot && !this.foldNeeded && entries.length === 0 && known.logSize === this.headerBytes();
+      if (!clean) await this.fold();
+      return;
+    }
+    if (!this.foldNeeded && entries.length === 0) return;
+    if (!this.foldNeeded && hasSnapshot && known.logSize >= 0) {
+      const batch = serializeBatch(entries);
+      const size = known.logSize + batch.bytes;
+      if (size <= Math.max(known.snapshotBytes, MIN_FOLD_BYTES) && (await appendBatch(this.dir, known, batch))) {
+        this.known = { ...known, logSize: size };
+        return;
+      }
+    }
+    // A fold: the log would outgrow the snapshot, there is no snapshot yet, the log is not what this process
+    // left (another process wrote it, a torn tail, a failed write), or an old state.json held the bindings.
+    await this.fold();
+  }
+
+  /** Writes all bindings as the next generation's snapshot, with an empty log. */
+  private async fold(): Promise<void> {
+    // Copied, and the changes since the save began dropped, in one synchronous step: the snapshot holds
+    // every change made up to here, and the next log batch only the ones made after.
+    const all = [...this.byKey.values()];
+    this.pending = [];
+    this.known = await writeSnapshot(this.dir, this.known.generation + 1, all);
+    this.foldNeeded = false;
+  }
+
+  /** Size of the log of the current generation when it holds no batch. */
+  private headerBytes(): number {
+    return Buffer.byteLength(logHeader(this.known.generation));
   }
 }

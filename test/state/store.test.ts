@@ -1,8 +1,10 @@
 import test from 'ava';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MAX_RUNS, StateStore } from '../../src/state/store.js';
+import type { PbxsyncError } from '../../src/errors/index.js';
+import type { Binding } from '../../src/reconcile/types.js';
+import { BINDINGS_FILE, BINDINGS_LOG_FILE, MAX_RUNS, MIN_FOLD_BYTES, StateStore } from '../../src/state/store.js';
 
 async function dir(): Promise<string> {
   return mkdtemp(path.join(tmpdir(), 'pbxsync-state-'));
@@ -95,4 +97,216 @@ test('state store: planState hands bindings, counts and pending creates to the p
   t.is(ps.bindings.length, 1);
   t.deepEqual(ps.lastGoodCount, { inbox: 5 });
   t.is(ps.pendingCreates?.length, 1);
+});
+
+// --- the bindings snapshot and log ---
+
+function bind(i: number, source = 'inbox'): Binding {
+  return { key: { source, anchor: `a${i}` }, userId: `u${i}`, extension: String(1000 + i), boundAt: '2025-01-01T00:00:00.000Z' };
+}
+
+async function files(d: string) {
+  const log = await readFile(path.join(d, BINDINGS_LOG_FILE), 'utf8');
+  const snapshot = JSON.parse(await readFile(path.join(d, BINDINGS_FILE), 'utf8')) as { generation: number; bindings: Binding[] };
+  return { log, lines: log.split('\n').filter(Boolean), snapshot };
+}
+
+test('bindings: a checkpoint appends its changes to the log; reopening replays them over the snapshot', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  for (let i = 0; i < 3; i++) s.putBinding(bind(i));
+  await s.save();
+  const first = await files(d);
+  t.is(first.snapshot.bindings.length, 3, 'the first save writes a snapshot');
+  t.is(first.lines.length, 1, 'and an empty log (its header)');
+  const stateIno = (await stat(s.file)).ino;
+
+  s.putBinding(bind(3));
+  s.putBinding({ ...bind(4), userId: 'u0' }); // takes u0 over from a0
+  s.removeBinding(bind(1).key);
+  s.setDisabledAt(bind(2).key, '2025-02-01T00:00:00.000Z');
+  s.setDisabledAt(bind(3).key, '2025-02-01T00:00:00.000Z');
+  s.setDisabledAt(bind(3).key, undefined);
+  s.removeBinding({ source: 'inbox', anchor: 'nobody' });
+  await s.save();
+  const second = await files(d);
+  t.is(second.snapshot.bindings.length, 3, 'the snapshot is not rewritten');
+  t.deepEqual(JSON.parse(second.lines.at(-1)!), { saved: 6 }, 'one save of 6 changes (the no-op removal is not logged)');
+  t.is(JSON.parse(second.lines.at(-2)!).length, 6);
+  t.is((await stat(s.file)).ino, stateIno, 'state.json is not rewritten when only bindings changed');
+
+  const r = await StateStore.open(d);
+  t.deepEqual(r.bindings(), s.bindings());
+  t.is(r.binding(bind(0).key), undefined, 'the take-over is replayed');
+  t.is(r.bindingByUserId('u0')?.key.anchor, 'a4');
+  t.is(r.binding(bind(2).key)?.disabledAt, '2025-02-01T00:00:00.000Z');
+  t.false('disabledAt' in r.binding(bind(3).key)!);
+  t.is(r.managedCount, 3);
+});
+
+test('bindings: a save cut short by a crash (torn last line, batch without its count) is dropped whole', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  await s.save();
+  s.putBinding(bind(1));
+  await s.save();
+  const logFile = path.join(d, BINDINGS_LOG_FILE);
+  const good = await readFile(logFile, 'utf8');
+
+  // A save whose changes all made it but not its closing line, then a torn line.
+  await appendFile(logFile, JSON.stringify([['p', bind(2)]]) + '\n' + JSON.stringify([['r', bind(0).key]]) + '\n' + '[["p",{"key":{"sou');
+  const r = await StateStore.open(d);
+  t.deepEqual(r.bindings().map((b) => b.key.anchor), ['a0', 'a1'], 'the complete batches only');
+
+  // The next save does not append after the torn tail: it writes a new snapshot and a fresh log.
+  r.putBinding(bind(3));
+  await r.save();
+  const after = await files(d);
+  t.is(after.lines.length, 1);
+  t.deepEqual(after.snapshot.bindings.map((b) => b.key.anchor).sort(), ['a0', 'a1', 'a3']);
+  t.true(after.snapshot.generation > 1);
+  t.deepEqual((await StateStore.open(d)).bindings(), r.bindings());
+  t.not(after.log, good);
+});
+
+test('bindings: a damaged line before a complete batch is refused, not skipped', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  await s.save();
+  const logFile = path.join(d, BINDINGS_LOG_FILE);
+  await appendFile(logFile, 'garbage\n' + JSON.stringify([['p', bind(1)]]) + '\n{"saved":1}\n');
+  const err = await t.throwsAsync(StateStore.open(d));
+  t.is((err as PbxsyncError).code, 'STATE_CORRUPT');
+  t.regex(err!.message, /damaged/);
+});
+
+test('bindings: the log is folded into a new snapshot once it would outgrow it', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  await s.save();
+  let n = 1;
+  let generation = (await files(d)).snapshot.generation;
+  const folds: number[] = [];
+  // ~120 bytes per logged binding: the log passes MIN_FOLD_BYTES (the snapshot is smaller) within 10,000.
+  for (let batch = 0; batch < 20; batch++) {
+    for (let i = 0; i < 500; i++) s.putBinding(bind(n++));
+    await s.save();
+    const f = await files(d);
+    if (f.snapshot.generation !== generation) {
+      folds.push(n);
+      generation = f.snapshot.generation;
+      t.is(f.lines.length, 1, 'a fold leaves an empty log');
+      t.is(f.snapshot.bindings.length, n);
+    }
+    t.true(Buffer.byteLength(f.log) <= Math.max(MIN_FOLD_BYTES, (await stat(path.join(d, BINDINGS_FILE))).size));
+  }
+  t.is(folds.length, 1, `folded once (${folds.join(', ')})`);
+  const r = await StateStore.open(d);
+  t.is(r.managedCount, n);
+  t.deepEqual(r.bindings(), s.bindings());
+});
+
+test('bindings: compact folds the log; a crash between the new snapshot and the log reset replays nothing twice', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  s.putBinding(bind(1));
+  await s.save();
+  s.putBinding({ ...bind(2), userId: 'u0' });
+  s.removeBinding(bind(1).key);
+  await s.save();
+  const logFile = path.join(d, BINDINGS_LOG_FILE);
+  const oldLog = await readFile(logFile);
+  const before = (await files(d)).snapshot.generation;
+
+  await s.compact();
+  const f = await files(d);
+  t.is(f.snapshot.generation, before + 1);
+  t.is(f.lines.length, 1);
+  t.deepEqual(f.snapshot.bindings.map((b) => b.key.anchor).sort(), ['a2']);
+  const mtime = (await stat(path.join(d, BINDINGS_FILE))).mtimeMs;
+  await s.compact();
+  t.is((await stat(path.join(d, BINDINGS_FILE))).mtimeMs, mtime, 'nothing to fold: nothing written');
+
+  // The old log back beside the new snapshot, as after a crash between the two steps of a fold.
+  await writeFile(logFile, oldLog);
+  const r = await StateStore.open(d);
+  t.deepEqual(r.bindings(), s.bindings());
+  r.putBinding(bind(3));
+  await r.save();
+  t.deepEqual((await StateStore.open(d)).bindings().map((b) => b.key.anchor), ['a2', 'a3']);
+});
+
+test('bindings: a state.json from before the log is read, and its bindings move to bindings.json at the next save', async (t) => {
+  const d = await dir();
+  const old = {
+    version: 1,
+    bindings: [bind(0), { ...bind(1), disabledAt: '2025-02-01T00:00:00.000Z' }],
+    cursors: { m365: 'tok' },
+    lastGoodCount: { inbox: 2 },
+    runs: [],
+    heldPlans: [],
+    sourceHealth: {},
+  };
+  await writeFile(path.join(d, 'state.json'), JSON.stringify(old));
+  const s = await StateStore.open(d);
+  t.is(s.managedCount, 2);
+  t.is(s.binding(bind(1).key)?.disabledAt, '2025-02-01T00:00:00.000Z');
+  t.is(s.cursor('m365'), 'tok');
+  await s.save();
+  const state = JSON.parse(await readFile(s.file, 'utf8'));
+  t.false('bindings' in state);
+  t.is(state.cursors.m365, 'tok');
+  t.is((await files(d)).snapshot.bindings.length, 2);
+  t.deepEqual((await StateStore.open(d)).bindings(), s.bindings());
+});
+
+test('bindings: a log another process wrote is not appended to: this process writes a whole snapshot', async (t) => {
+  const d = await dir();
+  const a = await StateStore.open(d);
+  a.putBinding(bind(0));
+  await a.save();
+  const b = await StateStore.open(d);
+  b.putBinding(bind(1));
+  await b.save();
+  // As with the single state file before, the last process to save writes what it holds.
+  a.putBinding(bind(2));
+  await a.save();
+  const f = await files(d);
+  t.is(f.lines.length, 1, 'a folded instead of appending after b');
+  t.deepEqual((await StateStore.open(d)).bindings(), a.bindings());
+});
+
+test('bindings: changes made while a save is writing go to the next save', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  const first = s.save();
+  s.putBinding(bind(1));
+  const second = s.save();
+  s.removeBinding(bind(0).key);
+  await Promise.all([first, second]);
+  await s.save();
+  t.deepEqual((await StateStore.open(d)).bindings(), s.bindings());
+  t.deepEqual(s.bindings().map((b) => b.key.anchor), ['a1']);
+});
+
+test('bindings: a big save is written as several lines of changes and replayed whole', async (t) => {
+  const d = await dir();
+  const s = await StateStore.open(d);
+  s.putBinding(bind(0));
+  await s.save();
+  for (let i = 1; i <= 2500; i++) s.putBinding(bind(i));
+  for (let i = 1; i <= 2500; i += 2) s.setDisabledAt(bind(i).key, 'x');
+  await s.save();
+  const f = await files(d);
+  t.is(f.snapshot.bindings.length, 1);
+  t.deepEqual(JSON.parse(f.lines.at(-1)!), { saved: 3750 });
+  t.is(f.lines.length, 1 + 4 + 1, 'header, 4 lines of up to 1,000 changes, the closing line');
+  const r = await StateStore.open(d);
+  t.deepEqual(r.bindings(), s.bindings());
+  t.is(r.binding(bind(2499).key)?.disabledAt, 'x');
 });
