@@ -130,7 +130,7 @@ numbering:
   emergency: ["911", "112", "15", "17", "18", "999"]
 mail: { welcome: false, from: pbx@example.com }
 status: { listen: 127.0.0.1:0 }
-apply: { concurrency: 16, checkpointEvery: 20000 }
+apply: { concurrency: 16 }
 `,
   );
   const size = (await fs.stat(file)).size;
