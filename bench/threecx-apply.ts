@@ -13,6 +13,7 @@
  *   (or: npx tsx bench/threecx-apply.ts ...)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { newUserFields } from '../src/model/index.js';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
@@ -85,27 +86,12 @@ function maxInWindow(times: number[], ms: number): number {
 
 function input(i: number): CreateUserInput {
   return {
+    ...newUserFields(),
     extension: String(20000 + i),
     sendWelcome: false,
     firstName: `Bench${i}`,
     lastName: 'User',
-    displayName: null,
     email: `bench${i}@example.test`,
-    mobile: null,
-    outboundCallerId: null,
-    language: null,
-    department: 'DEFAULT',
-    extraDepartments: [],
-    role: 'users',
-    dids: [],
-    vmEnabled: true,
-    vmPin: null,
-    require2fa: false,
-    hideInPhonebook: false,
-    recordCalls: false,
-    phones: [],
-    enabled: true,
-    options: {},
   };
 }
 

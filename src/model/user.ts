@@ -75,26 +75,36 @@ export function keyString(key: IdentityKey): string {
 /**
  * What a new PBX user gets for every field a mapping leaves out: the PBX's own defaults (3CX: voicemail on,
  * role `users`, the DEFAULT department), with 2FA off so a first login is not blocked (seeds/002).
- * Shared by the apply step and the embedded store so both agree on what "not managed" creates.
+ * Shared by the apply step, the embedded store and the test builders, so all agree on what "not managed"
+ * creates. A fresh object each call: its lists are the caller's to change.
  */
-export const NEW_USER_DEFAULTS: Readonly<UserFields> = Object.freeze({
-  firstName: '',
-  lastName: '',
-  displayName: null,
-  email: null,
-  mobile: null,
-  outboundCallerId: null,
-  language: null,
-  department: 'DEFAULT',
-  extraDepartments: [],
-  role: 'users',
-  dids: [],
-  vmEnabled: true,
-  vmPin: null,
-  require2fa: false,
-  hideInPhonebook: false,
-  recordCalls: false,
-  phones: [],
-  enabled: true,
-  options: {},
-});
+export function newUserFields(): UserFields {
+  return {
+    firstName: '',
+    lastName: '',
+    displayName: null,
+    email: null,
+    mobile: null,
+    outboundCallerId: null,
+    language: null,
+    department: 'DEFAULT',
+    extraDepartments: [],
+    role: 'users',
+    dids: [],
+    vmEnabled: true,
+    vmPin: null,
+    require2fa: false,
+    hideInPhonebook: false,
+    recordCalls: false,
+    phones: [],
+    enabled: true,
+    options: {},
+  };
+}
+
+/** newUserFields() frozen all the way down, for lookups of a default value. */
+export const NEW_USER_DEFAULTS: Readonly<UserFields> = (() => {
+  const d = newUserFields();
+  for (const v of Object.values(d)) if (v && typeof v === 'object') Object.freeze(v);
+  return Object.freeze(d);
+})();

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { PbxsyncError, RetryableError, TerminalError, describeError, isRetryable } from '../errors/index.js';
 import { redact, type Logger } from '../log.js';
-import { NEW_USER_DEFAULTS, SECRET_FIELDS, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
+import { SECRET_FIELDS, newUserFields, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
 import type { StateStore } from '../state/store.js';
 import type { CreateUserInput, Target } from '../targets/types.js';
 import { sameField } from './fields.js';
@@ -55,8 +55,6 @@ export interface ApplyReport {
  */
 export const PHASES: ReadonlyArray<readonly OperationKind[]> = [['disable', 'delete'], ['update', 'enable'], ['adopt'], ['create']];
 
-/** Defaults for the fields a mapping did not set, for createUser (which needs every field). */
-export const CREATE_DEFAULTS: Readonly<UserFields> = NEW_USER_DEFAULTS;
 
 interface Outcome {
   op: Operation;
@@ -295,7 +293,7 @@ class Applier {
     switch (op.kind) {
       case 'create': {
         const input: CreateUserInput = {
-          ...CREATE_DEFAULTS,
+          ...newUserFields(),
           ...this.changes(op),
           extension: op.extension,
           sendWelcome: op.sendWelcome ?? false,

@@ -6,7 +6,7 @@ import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { runSync, EXIT } from '../../src/engine/sync.js';
 import { silentLogger } from '../../src/log.js';
 import type { Target } from '../../src/targets/types.js';
-import { NEW_USER_DEFAULTS, type PbxUser } from '../../src/model/index.js';
+import { newUserFields, type PbxUser } from '../../src/model/index.js';
 import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
 async function engineFor(configFile: string): Promise<Engine> {
@@ -42,7 +42,7 @@ async function users(engine: Engine): Promise<PbxUser[]> {
 async function handMadeUser(engine: Engine): Promise<PbxUser> {
   const t = await engine.openTarget();
   const u = await t.createUser({
-    ...NEW_USER_DEFAULTS,
+    ...newUserFields(),
     extension: '1001',
     firstName: 'Hand',
     lastName: 'Made',

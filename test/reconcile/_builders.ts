@@ -1,4 +1,5 @@
 import type { DesiredUser, ExtensionRequest, NumberRange } from '../../src/mapping/types.js';
+import { newUserFields } from '../../src/model/index.js';
 import type { PbxUser } from '../../src/model/index.js';
 import { plan } from '../../src/reconcile/plan.js';
 import type { Binding, NumberingPolicy, Operation, PendingCreate, Plan, SafetyPolicy, SourceReadResult } from '../../src/reconcile/types.js';
@@ -44,25 +45,11 @@ export function pbxUser(o: Partial<PbxUser> = {}): PbxUser {
   return {
     id: `u${extension}`,
     extension,
+    ...newUserFields(),
     firstName: 'Amanda',
     lastName: 'Camden',
-    displayName: null,
     email: 'amanda@example.com',
-    mobile: null,
-    outboundCallerId: null,
-    language: null,
-    department: 'DEFAULT',
-    extraDepartments: [],
-    role: 'users',
-    dids: [],
-    vmEnabled: true,
     vmPin: '8264',
-    require2fa: false,
-    hideInPhonebook: false,
-    recordCalls: false,
-    phones: [],
-    enabled: true,
-    options: {},
     ...o,
   };
 }

@@ -2,6 +2,7 @@
  * Builders for the CSV connector tests: settings, temp folders and CSV files in any encoding, PBX users.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { newUserFields } from '../../../src/model/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -72,25 +73,13 @@ export function pbxUser(overrides: Partial<PbxUser> = {}): PbxUser {
   return {
     id: 'u-1',
     extension: '1001',
+    ...newUserFields(),
     firstName: 'Anna',
     lastName: 'Müller',
-    displayName: null,
     email: 'anna@example.com',
     mobile: '+4915112345678',
-    outboundCallerId: null,
     language: 'de',
     department: 'Sales',
-    extraDepartments: [],
-    role: 'users',
-    dids: [],
-    vmEnabled: true,
-    vmPin: null,
-    require2fa: false,
-    hideInPhonebook: false,
-    recordCalls: false,
-    phones: [],
-    enabled: true,
-    options: {},
     ...overrides,
   };
 }

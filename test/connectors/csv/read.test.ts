@@ -1,5 +1,5 @@
 import test from 'ava';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readCsvFile } from '../../../connectors/csv/read.js';
 import { createCsvSource } from '../../../connectors/csv/source.js';
@@ -218,11 +218,25 @@ test('createCsvSource: read({ input }) reads that file', async (t) => {
   t.deepEqual(ends, [{ type: 'end', mode: 'full', complete: true }]);
 });
 
-test('createCsvSource: read() without input is an empty, complete, partial read', async (t) => {
+test('createCsvSource: an incremental read() without input is empty; a full one re-reads the file applied last', async (t) => {
   const dir = await tempDir(t);
   await writeCsv(dir, 'waiting.csv', ['Number,FirstName', '1001,Anna']);
-  const source = createCsvSource(sourceConfig(dir));
-  t.deepEqual(await collect(source.read({ full: true })), [{ type: 'end', mode: 'partial', complete: true }]);
+  const config = sourceConfig(dir);
+  const source = createCsvSource(config);
+  t.deepEqual(await collect(source.read({ full: false })), [{ type: 'end', mode: 'partial', complete: true }]);
+  // Nothing applied yet: a full read has nothing to re-apply (a waiting file is the watcher's, not ours).
+  t.deepEqual(await collect(source.read({ full: true })), [{ type: 'end', mode: 'partial', complete: true, note: 'no file applied yet; nothing to reconcile' }]);
+
+  const processed = config.csv!.processed;
+  await mkdir(processed, { recursive: true });
+  await writeFile(path.join(processed, 'older.csv'), 'Number,FirstName\n1001,Old\n');
+  await new Promise((r) => setTimeout(r, 20));
+  await writeFile(path.join(processed, 'latest.csv'), 'Number,FirstName\n1001,Anna\n1002,Bob\n');
+  await writeFile(path.join(processed, 'latest.csv.report.json'), '{}');
+  const events = await collect(source.read({ full: true }));
+  const names = events.flatMap((e) => (e.type === 'identity' ? [e.identity.attributes.FirstName] : []));
+  t.deepEqual(names, ['Anna', 'Bob']);
+  t.like(events.at(-1), { type: 'end', complete: true });
 });
 
 test('createCsvSource refuses a source that is not CSV or has no csv settings', (t) => {

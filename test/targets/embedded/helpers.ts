@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { newUserFields } from '../../../src/model/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,26 +22,10 @@ export async function tempDir(t: ExecutionContext): Promise<string> {
 /** Builder of a createUser input: a valid user, overridden as the test needs. */
 export function userInput(overrides: Partial<CreateUserInput> = {}): CreateUserInput {
   return {
+    ...newUserFields(),
     extension: '1001',
     firstName: 'Anna',
     lastName: 'Smith',
-    displayName: null,
-    email: null,
-    mobile: null,
-    outboundCallerId: null,
-    language: null,
-    department: 'DEFAULT',
-    extraDepartments: [],
-    role: 'users',
-    dids: [],
-    vmEnabled: true,
-    vmPin: null,
-    require2fa: false,
-    hideInPhonebook: false,
-    recordCalls: false,
-    phones: [],
-    enabled: true,
-    options: {},
     sendWelcome: false,
     ...overrides,
   };

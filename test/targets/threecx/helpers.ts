@@ -3,6 +3,7 @@
  * client/target pointed at it through `caFile` (so TLS verification really runs).
  */
 import { Secret } from '../../../src/config/secret.js';
+import { newUserFields } from '../../../src/model/index.js';
 import { silentLogger, type Logger } from '../../../src/log.js';
 import type { PbxUser, UserFields } from '../../../src/model/index.js';
 import type { CreateUserInput } from '../../../src/targets/types.js';
@@ -46,25 +47,12 @@ export function userInput(overrides: Partial<CreateUserInput> = {}): CreateUserI
   return {
     extension: '200',
     sendWelcome: false,
+    ...newUserFields(),
     firstName: 'Amanda',
     lastName: 'Camden',
-    displayName: null,
     email: 'amanda.camden@example.com',
     mobile: '+491712345678',
-    outboundCallerId: null,
-    language: null,
-    department: 'DEFAULT',
-    extraDepartments: [],
-    role: 'users',
-    dids: [],
-    vmEnabled: true,
     vmPin: '4711',
-    require2fa: false,
-    hideInPhonebook: false,
-    recordCalls: false,
-    phones: [],
-    enabled: true,
-    options: {},
     ...overrides,
   };
 }
