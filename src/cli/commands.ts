@@ -5,7 +5,7 @@ import { loadConfig, validateConfig } from '../config/load.js';
 import type { ServiceConfig } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
-import { EXIT, computePlan, runSync, savePlan, type SavedPlan, type SyncOutcome } from '../engine/sync.js';
+import { EXIT, computePlan, runSync, savePlan, type SavedPlan, type SyncOutcome, type SyncRequest } from '../engine/sync.js';
 import { formatPlan, summaryJson } from '../reconcile/serialize.js';
 import { UsageError, formatProblem } from '../errors/index.js';
 import { createProgress } from './output.js';
@@ -66,6 +66,19 @@ function printOutcome(outcome: SyncOutcome, json: boolean | undefined): void {
   process.stdout.write(out.join('\n') + '\n');
 }
 
+/** Runs one reconciliation with a progress bar (terminal only), prints the outcome, returns its exit code. */
+async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<SyncRequest, 'onProgress'>): Promise<number> {
+  const progress = createProgress(!g.json);
+  try {
+    const outcome = await runSync(engine, { ...request, onProgress: progress.update });
+    progress.stop();
+    printOutcome(outcome, g.json);
+    return outcome.exitCode;
+  } finally {
+    progress.stop();
+  }
+}
+
 /** Registers every command of DESIGN §3 on the program; `setExit` receives each command's exit code. */
 export function commands(program: Command, setExit: (code: number) => void): void {
   program
@@ -86,21 +99,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .option('--approve', 'let a plan held by a safety threshold through')
     .action(async (o: { source?: string[]; full?: boolean; dryRun?: boolean; approve?: boolean }) => {
       await withEngine(program, async (engine, g) => {
-        const progress = createProgress(!g.json);
-        try {
-          const outcome = await runSync(engine, {
-            sources: o.source,
-            full: !!o.full,
-            dryRun: !!o.dryRun,
-            approve: !!o.approve,
-            onProgress: progress.update,
-          });
-          progress.stop();
-          printOutcome(outcome, g.json);
-          setExit(outcome.exitCode);
-        } finally {
-          progress.stop();
-        }
+        setExit(await syncAndPrint(engine, g, { sources: o.source, full: !!o.full, dryRun: !!o.dryRun, approve: !!o.approve }));
       });
     });
 
@@ -169,22 +168,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         await fs.access(abs).catch(() => {
           throw new UsageError(`cannot read ${file}`);
         });
-        const progress = createProgress(!g.json);
-        try {
-          const outcome = await runSync(engine, {
-            sources: [source],
-            full: false,
-            dryRun: !!o.dryRun,
-            approve: !!o.approve,
-            inputs: { [source]: abs },
-            onProgress: progress.update,
-          });
-          progress.stop();
-          printOutcome(outcome, g.json);
-          setExit(outcome.exitCode);
-        } finally {
-          progress.stop();
-        }
+        setExit(
+          await syncAndPrint(engine, g, { sources: [source], full: false, dryRun: !!o.dryRun, approve: !!o.approve, inputs: { [source]: abs } }),
+        );
       });
     });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PbxsyncError } from '../errors/index.js';
 import type { IdentityKey } from '../model/index.js';
 import type { Binding } from '../reconcile/types.js';
+import { syncFolder } from '../util/fs.js';
 
 /** File name of the bindings snapshot inside the state folder (written only when the log is folded). */
 export const BINDINGS_FILE = 'bindings.json';
@@ -210,18 +211,6 @@ export async function readBindings(stateDir: string): Promise<ReadBindings> {
   }
 }
 
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } catch (err) {
-    // Some file systems refuse fsync on folders; the rename is still atomic there.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM') throw err;
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Writes `file` through a temp file: written, fsync'd, renamed over it, folder fsync'd. Returns its size. */
 async function writeAtomic(file: string, write: (handle: fs.FileHandle) => Promise<void>): Promise<number> {

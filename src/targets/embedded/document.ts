@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
 import type { StoreDocument } from './store.js';
+import { syncFolder } from '../../util/fs.js';
 
 /** Users serialised per write call: big enough to be few syscalls, small enough to keep memory flat. */
 export const USERS_PER_CHUNK = 1000;
@@ -178,15 +179,3 @@ export async function forEachLine(
   return { complete: true, tail: pendingBytes > 0 ? Buffer.concat(pending).toString('utf8') : '', tailOffset: lineStart, size: offset };
 }
 
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } catch (err) {
-    // Some file systems refuse fsync on folders; the rename is still atomic there.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM') throw err;
-  } finally {
-    await handle.close();
-  }
-}
