@@ -2,17 +2,14 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { journalLines, slowSmtp } from '../helpers/smtp.js';
+import { journalLines, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 test('kill -9 in the middle of applying a 1,000-user file, then a restart: the store converges, no user twice, nothing lost', async (t) => {
   const smtp = await slowSmtp(8);
   t.teardown(() => smtp.close());
   const ws = await makeWorkspace({
-    mail: `mail:
-  welcome: true
-  from: pbx@example.com
-  smtpUrl: smtp://127.0.0.1:${smtp.port}`,
+    mail: smtpMailConfig(smtp.port),
     apply: `apply:
   concurrency: 4
   retries: 1

@@ -32,3 +32,13 @@ export function yaml(strings: TemplateStringsArray, ...values: unknown[]): strin
   const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)![0].length));
   return lines.map((l) => l.slice(indent)).join('\n');
 }
+
+/** The smallest valid `sources` block: one CSV source `hr` with the stub mapping and an `inbox` folder. */
+export const MINIMAL_SOURCE = yaml`
+  sources:
+    - name: hr
+      type: csv
+      mapping: mappings/test.yml
+      csv:
+        folder: inbox
+`;

@@ -6,18 +6,51 @@ import { loadConfig, validateConfig } from '../../src/config/load.js';
 import { DEFAULTS } from '../../src/config/normalise.js';
 import { serviceSchema } from '../../src/config/schema.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors/index.js';
-import { fixture, serviceFile, STUB_MAPPING, yaml } from './_fixture.js';
+import { fixture, MINIMAL_SOURCE, serviceFile, STUB_MAPPING, yaml } from './_fixture.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-const minimalSource = yaml`
-  sources:
-    - name: hr
-      type: csv
-      mapping: mappings/test.yml
-      csv:
-        folder: inbox
-`;
+
+/**
+ * The loaded config of a one-CSV-source file with every other value defaulted (the shipped service.yml spells
+ * the same values out, except its sender address), paths absolute beside `file`.
+ */
+function defaultedConfig(o: { file: string; source: string; mapping: string; from: string }): unknown {
+  const dir = path.dirname(o.file);
+  return {
+    file: o.file,
+    stateDir: path.join(dir, 'data'),
+    target: { type: 'embedded', storeFile: path.join(dir, 'data', 'pbx.json') },
+    sources: [
+      {
+        name: o.source,
+        type: 'csv',
+        mapping: path.join(dir, 'mappings', o.mapping),
+        settings: {},
+        csv: {
+          folder: path.join(dir, 'inbox'),
+          processed: path.join(dir, 'inbox', 'processed'),
+          failed: path.join(dir, 'inbox', 'failed'),
+          mode: 'upsert',
+          keyColumn: 'auto',
+          delimiter: 'auto',
+          encoding: 'auto',
+          report: 'json',
+          stableMs: 2000,
+          extensions: ['.csv', '.txt'],
+        },
+      },
+    ],
+    schedule: { poll: '*/5 * * * *', full: '30 2 * * *' },
+    safety: { maxDeletes: 10, maxDeletePercent: 10, maxDisables: 25, maxDisablePercent: 20, minSourceRatio: 0.9, removal: { action: 'disable', graceDays: 30 } },
+    numbering: { ranges: [{ from: '1000', to: '1999' }], reserved: [], emergency: ['911', '112', '15', '17', '18', '999'] },
+    mail: { welcome: true, from: o.from, outbox: path.join(dir, 'data', 'outbox') },
+    provisioning: { listen: '127.0.0.1:8089', publicUrl: 'http://127.0.0.1:8089' },
+    status: { listen: '127.0.0.1:9464' },
+    apply: { concurrency: 8, retries: 4, checkpointEvery: 500 },
+    logging: { level: 'info' },
+  };
+}
 
 test('the shipped service.yml loads as is, with no environment variables', async (t) => {
   const config = await loadConfig(path.join(repo, 'service.yml'), { env: {} });
@@ -35,78 +68,17 @@ test('the shipped service.yml normalises to absolute paths and its own values', 
   const warnings: ConfigProblem[] = [];
   const config = await loadConfig(path.join(dir, 'service.yml'), { env: {}, onWarning: (w) => warnings.push(w) });
   t.deepEqual(warnings, []);
-  t.deepEqual(JSON.parse(JSON.stringify(config)), {
-    file: path.join(dir, 'service.yml'),
-    stateDir: path.join(dir, 'data'),
-    target: { type: 'embedded', storeFile: path.join(dir, 'data', 'pbx.json') },
-    sources: [
-      {
-        name: 'inbox',
-        type: 'csv',
-        mapping: path.join(dir, 'mappings', '3cx-csv.yml'),
-        settings: {},
-        csv: {
-          folder: path.join(dir, 'inbox'),
-          processed: path.join(dir, 'inbox', 'processed'),
-          failed: path.join(dir, 'inbox', 'failed'),
-          mode: 'upsert',
-          keyColumn: 'auto',
-          delimiter: 'auto',
-          encoding: 'auto',
-          report: 'json',
-          stableMs: 2000,
-          extensions: ['.csv', '.txt'],
-        },
-      },
-    ],
-    schedule: { poll: '*/5 * * * *', full: '30 2 * * *' },
-    safety: { maxDeletes: 10, maxDeletePercent: 10, maxDisables: 25, maxDisablePercent: 20, minSourceRatio: 0.9, removal: { action: 'disable', graceDays: 30 } },
-    numbering: { ranges: [{ from: '1000', to: '1999' }], reserved: [], emergency: ['911', '112', '15', '17', '18', '999'] },
-    mail: { welcome: true, from: 'pbx@example.com', outbox: path.join(dir, 'data', 'outbox') },
-    provisioning: { listen: '127.0.0.1:8089', publicUrl: 'http://127.0.0.1:8089' },
-    status: { listen: '127.0.0.1:9464' },
-    apply: { concurrency: 8, retries: 4, checkpointEvery: 500 },
-    logging: { level: 'info' },
-  });
+  t.deepEqual(
+    JSON.parse(JSON.stringify(config)),
+    defaultedConfig({ file: path.join(dir, 'service.yml'), source: 'inbox', mapping: '3cx-csv.yml', from: 'pbx@example.com' }),
+  );
 });
 
 test('every default of a minimal file', async (t) => {
-  const file = await serviceFile(minimalSource);
+  const file = await serviceFile(MINIMAL_SOURCE);
   const dir = path.dirname(file);
   const config = await loadConfig(file, { env: {} });
-  t.deepEqual(JSON.parse(JSON.stringify(config)), {
-    file,
-    stateDir: path.join(dir, 'data'),
-    target: { type: 'embedded', storeFile: path.join(dir, 'data', 'pbx.json') },
-    sources: [
-      {
-        name: 'hr',
-        type: 'csv',
-        mapping: path.join(dir, 'mappings', 'test.yml'),
-        settings: {},
-        csv: {
-          folder: path.join(dir, 'inbox'),
-          processed: path.join(dir, 'inbox', 'processed'),
-          failed: path.join(dir, 'inbox', 'failed'),
-          mode: 'upsert',
-          keyColumn: 'auto',
-          delimiter: 'auto',
-          encoding: 'auto',
-          report: 'json',
-          stableMs: 2000,
-          extensions: ['.csv', '.txt'],
-        },
-      },
-    ],
-    schedule: { poll: '*/5 * * * *', full: '30 2 * * *' },
-    safety: { maxDeletes: 10, maxDeletePercent: 10, maxDisables: 25, maxDisablePercent: 20, minSourceRatio: 0.9, removal: { action: 'disable', graceDays: 30 } },
-    numbering: { ranges: [{ from: '1000', to: '1999' }], reserved: [], emergency: ['911', '112', '15', '17', '18', '999'] },
-    mail: { welcome: true, from: 'pbxsync@localhost', outbox: path.join(dir, 'data', 'outbox') },
-    provisioning: { listen: '127.0.0.1:8089', publicUrl: 'http://127.0.0.1:8089' },
-    status: { listen: '127.0.0.1:9464' },
-    apply: { concurrency: 8, retries: 4, checkpointEvery: 500 },
-    logging: { level: 'info' },
-  });
+  t.deepEqual(JSON.parse(JSON.stringify(config)), defaultedConfig({ file, source: 'hr', mapping: 'test.yml', from: 'pbxsync@localhost' }));
 });
 
 test('3cx target defaults, relative caFile and a trailing slash removed', async (t) => {
@@ -118,7 +90,7 @@ test('3cx target defaults, relative caFile and a trailing slash removed', async 
         clientId: pbxsync
         clientSecret: \${SECRET}
         caFile: certs/ca.pem
-    ` + minimalSource,
+    ` + MINIMAL_SOURCE,
     { 'certs/ca.pem': '-----BEGIN CERTIFICATE-----\n' },
   );
   const config = await loadConfig(file, { env: { SECRET: 'client-secret-value' } });
@@ -137,7 +109,7 @@ test('3cx target defaults, relative caFile and a trailing slash removed', async 
 
 test('arrays given in the file replace the defaults instead of merging', async (t) => {
   const file = await serviceFile(
-    minimalSource.replace('folder: inbox', 'folder: inbox\n      extensions: [".CSV"]') +
+    MINIMAL_SOURCE.replace('folder: inbox', 'folder: inbox\n      extensions: [".CSV"]') +
       yaml`
         numbering:
           ranges: [{ from: "200", to: "299" }]
@@ -157,7 +129,7 @@ test('explicit paths are resolved against the config folder, absolute ones kept'
       mail: { outbox: mail/out }
       logging: { file: logs/pbxsync.log, level: debug }
       provisioning: { listen: "0.0.0.0:8089", publicUrl: "http://pbx.example.com:8089/" }
-    ` + minimalSource.replace('folder: inbox', 'folder: /srv/drop\n      failed: bad'),
+    ` + MINIMAL_SOURCE.replace('folder: inbox', 'folder: /srv/drop\n      failed: bad'),
   );
   const dir = path.dirname(file);
   const config = await loadConfig(file, { env: {} });
@@ -264,7 +236,7 @@ test('validateConfig reports an unreadable file as a problem', async (t) => {
 });
 
 test('loadConfig throws a ConfigError whose message lists the problems', async (t) => {
-  const file = await serviceFile('stateDir: 42\n' + minimalSource);
+  const file = await serviceFile('stateDir: 42\n' + MINIMAL_SOURCE);
   const err = await t.throwsAsync(loadConfig(file, { env: {} }), { instanceOf: ConfigError });
   t.is(err!.problems.length, 1);
   t.regex(err!.message, /1 problem in the configuration/);

@@ -1,16 +1,9 @@
 import test from 'ava';
 import { loadConfig, validateConfig } from '../../src/config/load.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors/index.js';
-import { serviceFile, yaml } from './_fixture.js';
+import { MINIMAL_SOURCE, serviceFile, yaml } from './_fixture.js';
 
-const source = (extra = '') => yaml`
-  sources:
-    - name: hr
-      type: csv
-      mapping: mappings/test.yml
-      csv:
-        folder: inbox
-` + extra;
+const source = (extra = '') => MINIMAL_SOURCE + extra;
 
 interface Case {
   title: string;

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { journalLines, slowSmtp } from '../helpers/smtp.js';
+import { journalLines, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
 
 function startDaemon(ws: Workspace) {
@@ -18,10 +18,7 @@ test('SIGTERM in the middle of a dropped file: in-flight operations finish and a
   const smtp = await slowSmtp(10);
   t.teardown(() => smtp.close());
   const ws = await makeWorkspace({
-    mail: `mail:
-  welcome: true
-  from: pbx@example.com
-  smtpUrl: smtp://127.0.0.1:${smtp.port}`,
+    mail: smtpMailConfig(smtp.port),
     apply: `apply:
   concurrency: 2
   checkpointEvery: 20`,

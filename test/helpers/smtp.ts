@@ -41,3 +41,11 @@ export async function journalLines(file: string): Promise<Array<{ phase: string;
     });
 }
 
+
+/** The service.yml `mail` block that sends welcome mails through the SMTP server on `port`. */
+export function smtpMailConfig(port: number): string {
+  return `mail:
+  welcome: true
+  from: pbx@example.com
+  smtpUrl: smtp://127.0.0.1:${port}`;
+}
