@@ -7,6 +7,7 @@ import type { Target } from '../targets/types.js';
 import { loadMapping } from '../mapping/load.js';
 import { createSource } from '../sources.js';
 import { EmbeddedTarget } from '../targets/embedded/target.js';
+import { storeRevision } from '../targets/embedded/store.js';
 import { ThreeCxTarget } from '../targets/threecx/target.js';
 import { StateStore } from '../state/store.js';
 import { Journal } from '../reconcile/journal.js';
@@ -29,6 +30,11 @@ export interface Engine {
   mapping(sourceName: string): Promise<Mapping>;
   /** Opens the target. `readOnly` opens the embedded store without taking its lock (export, status, plan). */
   openTarget(options?: { readOnly?: boolean }): Promise<Target>;
+  /**
+   * A token that changes whenever the target's users change, read without opening it; undefined when the
+   * target has none (3CX: users change there without pbxsync knowing).
+   */
+  targetRevision(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,9 @@ export async function createEngine(config: ServiceConfig, options: EngineOptions
         });
       }
       return ThreeCxTarget.fromConfig(t, { logger: options.logger });
+    },
+    async targetRevision() {
+      return config.target.type === 'embedded' ? storeRevision(config.target.storeFile) : undefined;
     },
     async close() {
       await journal.close();

@@ -10,6 +10,7 @@ import { applyGuards } from '../reconcile/guards.js';
 import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { serializePlan } from '../reconcile/serialize.js';
 import { acquireLock } from '../state/lock.js';
+import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 
@@ -158,8 +159,17 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
   const release = request.dryRun ? undefined : await acquireLock(engine.config.stateDir);
   let target: Target | undefined;
   try {
+    const sourceNames = request.sources?.length ? request.sources : [...engine.sources.keys()];
+    const unchanged = await checkUnchanged(engine, { ...request, sources: sourceNames });
+    if (unchanged.skip) {
+      const { plan, reads } = await skippedRun(engine, runId, unchanged.skip, request.inputs ?? {});
+      for (const r of reads) if (r.mode === 'full' && r.complete) engine.state.setLastGoodCount(r.source, r.count);
+      await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.ok });
+      logger.info('input already applied; skipped', { phase: 'plan', sources: sourceNames, notes: plan.notes, summary: plan.summary });
+      return { runId, plan, reads, exitCode: EXIT.ok };
+    }
     target = await engine.openTarget({ readOnly: request.dryRun });
-    const { plan, reads, sourceNames } = await computePlan(engine, { ...request, runId }, target);
+    const { plan, reads } = await computePlan(engine, { ...request, runId, sources: sourceNames }, target);
     if (request.expectBasis && plan.basis !== request.expectBasis) {
       throw new UsageError(
         'the saved plan no longer matches the sources and the PBX (its basis changed); run `pbxsync plan` again and review the new plan',
@@ -196,6 +206,11 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
     for (const f of report.failed) engine.metrics?.operations.inc({ kind: f.op.kind, result: 'failed' });
     const exitCode = report.failed.length > 0 || plan.issues.length > 0 || plan.summary.conflicts > 0 ? EXIT.partial : EXIT.ok;
+    // Closed first: the embedded store writes its document on close, and the revision recorded must be final.
+    await target.close();
+    target = undefined;
+    await engine.state.save();
+    await recordConverged(engine, { runId, plan, report, reads, fingerprints: unchanged.fingerprints, inputs: request.inputs });
     await recordRun(engine, { runId, sourceNames, startedAt, plan, report, exitCode });
     logger.info('applied', { phase: 'apply', summary: report.summary, failed: report.failed.length, interrupted: report.interrupted });
     return { runId, plan, report, reads, exitCode };

@@ -41,6 +41,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
   return {
     file: ctx.file,
     removal,
+    deterministic: expressions.size === 0,
     async map(identity: Identity, options?: { explain?: boolean }): Promise<MappingResult> {
       const explain = options?.explain !== false;
       const key: IdentityKey = { source: identity.source, anchor: identity.anchor };

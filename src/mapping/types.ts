@@ -66,6 +66,11 @@ export interface Mapping {
   readonly file: string;
   readonly removal: RemovalPolicy;
   /**
+   * True when the same identity always maps to the same result: no JSONata expression, which could read the
+   * clock (`$now()`). Only such a mapping lets a run skip an input identical to one already applied.
+   */
+  readonly deterministic: boolean;
+  /**
    * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
    * of 100,000 records does not need them, `pbxsync explain` does. Default true.
    */

@@ -49,6 +49,28 @@ export interface SourceHealth {
 }
 
 /**
+ * An input a source applied completely, remembered so the same input again can be recognised without
+ * reading it (see engine/unchanged.ts). Valid only while the PBX store and the bindings are exactly as the
+ * run that recorded it left them.
+ */
+export interface ConvergedInput {
+  /** SHA-256 over the input file, the mapping file, the configuration and the pbxsync version. */
+  fingerprint: string;
+  /** The target's revision right after that run (Engine.targetRevision). */
+  targetRevision: string;
+  /** The bindings' revision right after that run (StateStore.bindingsRevision). */
+  bindingsRevision: string;
+  runId: string;
+  at: string;
+  /** What the read of that input gave: replayed as the skipped run's read. */
+  mode: 'full' | 'partial' | 'delta';
+  count: number;
+  /** Users mapped in scope (the skipped run reports them unchanged). */
+  desired: number;
+  outOfScope: number;
+}
+
+/**
  * The state as one document. On disk the bindings live apart from the rest (see {@link StateStore}):
  * `state.json` holds everything but them; a `state.json` from before that still has them here, and they are
  * read once and moved to `bindings.json` by the next save.
@@ -61,6 +83,8 @@ export interface StateData {
   runs: RunRecord[];
   heldPlans: HeldPlan[];
   sourceHealth: Record<string, SourceHealth>;
+  /** Per source: the last input applied completely (absent in state files written before it existed). */
+  converged?: Record<string, ConvergedInput>;
 }
 
 /** Runs kept in the history. */
@@ -178,6 +202,13 @@ export class StateStore {
   /** The binding of a PBX user. */
   bindingByUserId(userId: string): Binding | undefined {
     return this.byUserId.get(userId);
+  }
+
+  /** Sources with a binding disabled by pbxsync (waiting out a removal grace period, or kept disabled). */
+  sourcesWithDisabled(): Set<string> {
+    const out = new Set<string>();
+    for (const b of this.byKey.values()) if (b.disabledAt) out.add(b.key.source);
+    return out;
   }
 
   /** Number of bindings (users pbxsync manages). */
@@ -331,6 +362,32 @@ export class StateStore {
   recordSourceFailure(source: string, at: string, message: string): void {
     this.stateDirty = true;
     this.db.data.sourceHealth[source] = { ...this.db.data.sourceHealth[source], lastFailure: at, lastError: message };
+  }
+
+  /** The input a source last applied completely, if it is remembered. */
+  converged(source: string): ConvergedInput | undefined {
+    const c = this.db.data.converged?.[source];
+    return c ? { ...c } : undefined;
+  }
+
+  /** Remembers (or, with undefined, forgets) the input a source last applied completely. */
+  setConverged(source: string, input: ConvergedInput | undefined): void {
+    const all = this.db.data.converged ?? {};
+    if (input === undefined && !(source in all)) return;
+    this.stateDirty = true;
+    if (input === undefined) delete all[source];
+    else all[source] = { ...input };
+    this.db.data.converged = all;
+  }
+
+  /**
+   * Changes whenever the bindings on disk change (a log batch appended or a fold); undefined while there
+   * are unsaved changes or what is on disk is unknown (a failed write). Compared, never interpreted.
+   */
+  bindingsRevision(): string | undefined {
+    if (this.foldNeeded || this.pending.length > 0) return undefined;
+    const k = this.known;
+    return `${k.generation}:${k.logIno}:${k.logSize}`;
   }
 
   /** The planner's view of the state. */

@@ -590,3 +590,20 @@ async function readJournal(file: string): Promise<{ entries: JournalEntry[]; goo
     await handle.close();
   }
 }
+
+/**
+ * A token that changes whenever the store on disk changes: every commit appends to the journal (it grows)
+ * or writes a new document (a new inode, renamed in). Read from file metadata only, so asking costs no
+ * load. Compared, never interpreted; nanosecond mtimes keep a rewrite of the same size apart.
+ */
+export async function storeRevision(file: string): Promise<string> {
+  const part = async (f: string): Promise<string> => {
+    const st = await fs.stat(f, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    return st ? `${st.ino}.${st.size}.${st.mtimeNs}` : '-';
+  };
+  const resolved = path.resolve(file);
+  return `${await part(resolved)}/${await part(`${resolved}.journal`)}`;
+}
