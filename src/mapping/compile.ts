@@ -1,4 +1,4 @@
-import type { Identity, IdentityKey } from '../model/index.js';
+import { noItems, type Identity, type IdentityKey } from '../model/index.js';
 import type { CompileContext, Output } from './context.js';
 import { compileDepartment } from './department.js';
 import { compileExtension } from './extension.js';
@@ -62,7 +62,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
           extension: request,
           createDepartments,
           sendWelcome,
-          adopt: [...adopt],
+          adopt: adopt.length ? [...adopt] : noItems(),
           disabledInSource: identity.disabled,
           reasons: reasons(),
           origin: identity.origin,

@@ -1,4 +1,4 @@
-import type { PhoneSpec, UserFields } from '../model/index.js';
+import { noItems, shared, type PhoneSpec, type UserFields } from '../model/index.js';
 import type { CompileContext, Output, Step } from './context.js';
 import { recordIssue } from './context.js';
 import { ExpressionFailure } from './expressions.js';
@@ -143,7 +143,7 @@ function didsField(spec: DidsSpec | string, ctx: CompileContext, region: string)
     }
     if (bad) return;
     const dids = [...all].sort();
-    out.fields.dids = dids;
+    out.fields.dids = dids.length ? dids : noItems();
     out.reasons.push({ field: 'dids', value: dids, rule, reason: describe });
   };
 }
@@ -180,7 +180,7 @@ function phonesField(specs: NonNullable<MappingSpec['phones']>, ctx: CompileCont
       byMac.set(mac, phone);
     }
     const list = [...byMac.values()].sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
-    out.fields.phones = list;
+    out.fields.phones = list.length ? list : noItems();
     out.reasons.push({ field: 'phones', value: list, rule, reason: 'from the phone columns' });
   };
 }
@@ -202,7 +202,8 @@ function optionsField(names: string[], ctx: CompileContext): Step {
     // WARNING: built with fromEntries, not `options[name] = v`: V8 turns an object that gets more than a
     // dozen properties by keyed stores into a hash table (~1.6 KB for 27 options instead of ~0.3 KB), and a
     // 100,000-user import holds several copies of every user's options.
-    const options: Record<string, string> = Object.fromEntries(entries);
+    // Frozen: the plan and the embedded store keep this same object instead of a copy each.
+    const options: Record<string, string> = shared(Object.fromEntries(entries));
     out.fields.options = options;
     out.reasons.push({ field: 'options', value: options, rule, reason: 'carried through as-is' });
   };

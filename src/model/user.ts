@@ -108,3 +108,22 @@ export const NEW_USER_DEFAULTS: Readonly<UserFields> = (() => {
   for (const v of Object.values(d)) if (v && typeof v === 'object') Object.freeze(v);
   return Object.freeze(d);
 })();
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+/**
+ * One shared, frozen empty list. A 100,000-user import held ~20 MB of distinct empty `dids`, `phones` and
+ * `extraDepartments` arrays across the mapped users, the plan and the store; nothing changes these lists
+ * in place (every change assigns a new list), and a frozen one makes any attempt fail loudly.
+ */
+export function noItems<T>(): T[] {
+  return EMPTY as unknown as T[];
+}
+
+/**
+ * Freezes a value object meant to be shared rather than copied (a user's options: the mapping builds it,
+ * the plan and the store keep the same object). Frozen, neither holder can change it under the other.
+ */
+export function shared<T extends object>(value: T): Readonly<T> {
+  return Object.freeze(value);
+}

@@ -117,6 +117,8 @@ class Applier {
   private readonly retries: number;
   private readonly checkpointEvery: number;
   private readonly now: () => Date;
+  /** A writes-per-second limit applies: every write goes through the queue's rate window. */
+  private readonly paced: boolean;
 
   private readonly applied: Operation[] = [];
   private readonly failed: Array<{ op: Operation; error: string }> = [];
@@ -152,6 +154,7 @@ class Applier {
           : { intervalCap: 1, interval: Math.ceil(1000 / wps), strict: true }
         : {};
     this.queue = new PQueue({ concurrency: this.concurrency, ...rate });
+    this.paced = 'intervalCap' in rate;
   }
 
   async run(): Promise<ApplyReport> {
@@ -226,7 +229,8 @@ class Applier {
     const max = this.options.retryMaxMs ?? 30_000;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.queue.add(fn);
+        // The run loop already bounds the operations in flight; the queue is only needed to pace writes.
+        return await (this.paced ? this.queue.add(fn) : fn());
       } catch (err) {
         if (!isRetryable(err) || attempt >= this.retries || signal?.aborted) throw err;
         const after = err instanceof RetryableError ? err.retryAfterMs : undefined;

@@ -159,6 +159,7 @@ class Planner {
   private readonly extClaims = new Map<string, Entry>();
 
   private readonly ops: Operation[] = [];
+  private readonly fieldLists = new Map<string, UserFieldName[]>();
   private readonly issues: RecordIssue[] = [];
   private readonly notes: string[] = [];
   private readonly newDepartments = new Map<string, string>();
@@ -611,7 +612,7 @@ class Planner {
       key: entry.d.key,
       extension: ext,
       after,
-      fields: FIELD_ORDER.filter((f) => f in after),
+      fields: this.sharedFieldList(FIELD_ORDER.filter((f) => f in after)),
       reason: binding
         ? `the bound PBX user was deleted by hand; re-created with its bound extension ${ext} (${entry.ks} ${this.where(entry)})`
         : `new ${this.where(entry)}`,
@@ -619,6 +620,14 @@ class Planner {
       origin: entry.d.origin,
       name: userName(entry.fields),
     });
+  }
+
+  /** One array per distinct field list: 100,000 creates nearly all set the same fields. */
+  private sharedFieldList(fields: UserFieldName[]): UserFieldName[] {
+    const key = fields.join(',');
+    let list = this.fieldLists.get(key);
+    if (!list) this.fieldLists.set(key, (list = fields));
+    return list;
   }
 
   private extensionProblems(entry: Entry, ext: string): Problem[] {

@@ -1,5 +1,5 @@
 import { TerminalError } from '../../errors/index.js';
-import { NEW_USER_DEFAULTS, ROLE_ORDER } from '../../model/index.js';
+import { NEW_USER_DEFAULTS, ROLE_ORDER, noItems } from '../../model/index.js';
 import type { PhoneSpec, RoleName, UserFieldName, UserFields } from '../../model/index.js';
 
 /**
@@ -115,14 +115,14 @@ function flag(field: UserFieldName, label: string): (value: unknown, who: string
 }
 
 function stringList(value: unknown, who: string, field: UserFieldName, label: string): string[] {
-  if (value === null || value === undefined) return [];
+  if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) return noItems();
   if (!Array.isArray(value)) refuse(who, field, `${label} must be a list`);
   const out = new Set<string>();
   for (const v of value) {
     const s = requireString(v, who, field, label);
     if (s !== '') out.add(s);
   }
-  return [...out].sort();
+  return out.size ? [...out].sort() : noItems();
 }
 
 /** Lower-case, 12 hex digits, no separators; accepts `00:15:65:AA:BB:CC`, `0015-65aa-bbcc`, ... */
@@ -176,7 +176,9 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
     return value as RoleName;
   },
   dids: (value, who) => {
-    const dids = stringList(value, who, 'dids', 'DIDs').map((d) => d.replace(/[\s()-]/g, ''));
+    const listed = stringList(value, who, 'dids', 'DIDs');
+    if (listed.length === 0) return listed;
+    const dids = listed.map((d) => d.replace(/[\s()-]/g, ''));
     for (const d of dids) if (!PHONE_NUMBER.test(d)) refuse(who, 'dids', `DID "${d}" is not a phone number`);
     return [...new Set(dids)].sort();
   },
@@ -192,7 +194,7 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
   hideInPhonebook: flag('hideInPhonebook', 'hide in phonebook'),
   recordCalls: flag('recordCalls', 'record calls'),
   phones: (value, who) => {
-    if (value === null || value === undefined) return [];
+    if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) return noItems();
     if (!Array.isArray(value)) refuse(who, 'phones', 'phones must be a list');
     const seen = new Set<string>();
     const phones: PhoneSpec[] = [];
@@ -216,7 +218,10 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
     if (typeof value !== 'object' || Array.isArray(value)) refuse(who, 'options', 'options must be a map of strings');
     // The usual input (a mapping's options) already has sorted keys and text values: a spread copies it
     // several times faster than the general path below, into the same fast-properties object.
-    if (sortedStringMap(value as Record<string, unknown>)) return { ...(value as Record<string, string>) };
+    // A frozen map (the mapping's) is shared as it is: nobody can change it under the store.
+    if (sortedStringMap(value as Record<string, unknown>)) {
+      return Object.isFrozen(value) ? (value as Record<string, string>) : { ...(value as Record<string, string>) };
+    }
     const entries: Array<[string, string]> = [];
     // Sorted keys keep the JSON document (and equality) independent of input order.
     for (const k of Object.keys(value).sort()) {
