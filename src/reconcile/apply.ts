@@ -279,7 +279,7 @@ class Applier {
 
   /** Field values to send: those that differ from `before`, without masked secrets from a saved plan. */
   private changes(op: Operation): Partial<UserFields> {
-    const out: Record<string, unknown> = {};
+    const out: Array<[string, unknown]> = [];
     for (const [k, v] of Object.entries(op.after ?? {})) {
       const f = k as UserFieldName;
       if (SECRET_FIELDS.has(f) && v === MASK) {
@@ -288,20 +288,19 @@ class Applier {
         continue;
       }
       if (op.before && f in op.before && sameField(f, op.before[f], v)) continue;
-      out[f] = v;
+      out.push([f, v]);
     }
-    return out as Partial<UserFields>;
+    // fromEntries, not keyed stores: see normaliseNewUser (a hash-table object per operation otherwise).
+    return Object.fromEntries(out) as Partial<UserFields>;
   }
 
   private async write(op: Operation): Promise<PbxUser | undefined> {
     switch (op.kind) {
       case 'create': {
-        const input: CreateUserInput = {
-          ...newUserFields(),
-          ...this.changes(op),
+        const input: CreateUserInput = Object.assign(newUserFields(), this.changes(op), {
           extension: op.extension,
           sendWelcome: op.sendWelcome ?? false,
-        };
+        });
         return this.target.createUser(input);
       }
       case 'update':

@@ -1,4 +1,4 @@
-import type { PhoneSpec, UserFieldName, UserFields } from '../model/index.js';
+import { noItems, type PhoneSpec, type UserFieldName, type UserFields } from '../model/index.js';
 
 /** Every user field in a fixed order: plan ops list changed fields in this order, so plans are deterministic. */
 export const FIELD_ORDER: readonly UserFieldName[] = [
@@ -69,11 +69,13 @@ export function normaliseMac(mac: string): string {
 export function normaliseField(name: UserFieldName, value: unknown): unknown {
   if (value === undefined) return undefined;
   if (name === 'extraDepartments' || name === 'dids') {
-    const list = Array.isArray(value) ? value.map((v) => String(v).trim()).filter((v) => v !== '') : [];
-    return [...new Set(list)].sort();
+    if (!Array.isArray(value) || value.length === 0) return noItems();
+    const list = value.map((v) => String(v).trim()).filter((v) => v !== '');
+    return list.length ? [...new Set(list)].sort() : noItems();
   }
   if (name === 'phones') {
-    const list = Array.isArray(value) ? (value as PhoneSpec[]).map(normalisePhone) : [];
+    if (!Array.isArray(value) || value.length === 0) return noItems();
+    const list = (value as PhoneSpec[]).map(normalisePhone);
     return list.sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
   }
   if (name === 'options') {

@@ -254,13 +254,33 @@ export function normaliseField<K extends UserFieldName>(field: K, value: unknown
 
 /** Every field of a new user, normalised, with CREATE_DEFAULTS for what the input leaves out. */
 export function normaliseNewUser(input: Partial<UserFields>, who: string): UserFields {
-  const out: Record<string, unknown> = {};
-  for (const field of USER_FIELD_NAMES) {
-    const given = (input as Record<string, unknown>)[field];
-    const value = given === undefined ? (CREATE_DEFAULTS as Record<string, unknown>)[field] : given;
-    out[field] = normaliseField(field, value, who);
-  }
-  const fields = out as unknown as UserFields;
+  const pick = <K extends UserFieldName>(field: K): UserFields[K] => {
+    const given = input[field];
+    return normaliseField(field, given === undefined ? (CREATE_DEFAULTS as Partial<UserFields>)[field] : given, who);
+  };
+  // Spelled out (the type checker holds it to every field): an object filled by 19 keyed stores would be a
+  // hash table in V8, built and thrown away for each of 100,000 created users.
+  const fields: UserFields = {
+    firstName: pick('firstName'),
+    lastName: pick('lastName'),
+    displayName: pick('displayName'),
+    email: pick('email'),
+    mobile: pick('mobile'),
+    outboundCallerId: pick('outboundCallerId'),
+    language: pick('language'),
+    department: pick('department'),
+    extraDepartments: pick('extraDepartments'),
+    role: pick('role'),
+    dids: pick('dids'),
+    vmEnabled: pick('vmEnabled'),
+    vmPin: pick('vmPin'),
+    require2fa: pick('require2fa'),
+    hideInPhonebook: pick('hideInPhonebook'),
+    recordCalls: pick('recordCalls'),
+    phones: pick('phones'),
+    enabled: pick('enabled'),
+    options: pick('options'),
+  };
   fields.extraDepartments = withoutMain(fields.extraDepartments, fields.department);
   return fields;
 }
