@@ -95,6 +95,12 @@ function appliedSummary(plan: Plan, applied: Operation[], failed: number): PlanS
   return s;
 }
 
+/** True when a saved plan's masking replaced a secret value in these fields. */
+function maskedSecret(fields: Partial<UserFields>): boolean {
+  for (const f of SECRET_FIELDS) if (fields[f] === MASK) return true;
+  return false;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
@@ -164,20 +170,25 @@ class Applier {
     let interrupted = false;
     for (const phase of PHASES) {
       const phaseOps = runnable.filter((o) => phase.includes(o.kind));
-      const inflight = new Set<Promise<void>>();
-      for (const op of phaseOps) {
-        // Bounded hand-off: 100,000 operations never sit in memory as 100,000 pending promises.
-        while (inflight.size >= this.concurrency) await Promise.race(inflight);
-        // Checked after waiting for a slot: the abort may have come while waiting.
-        if (signal?.aborted) {
-          interrupted = true;
-          this.skip(op);
-          continue;
+      // `concurrency` lanes take the next operation as each finishes: never more in flight, and no promise
+      // per waiting operation (a Promise.race over the in-flight set per operation cost more than the
+      // embedded store's writes).
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < phaseOps.length) {
+          const op = phaseOps[next++]!;
+          // Checked before each start: the abort may come while a lane's previous operation runs.
+          if (signal?.aborted) {
+            interrupted = true;
+            this.skip(op);
+            continue;
+          }
+          await this.runOp(op);
         }
-        const p = this.runOp(op).finally(() => inflight.delete(p));
-        inflight.add(p);
-      }
-      await Promise.all(inflight);
+      };
+      const lanes: Promise<void>[] = [];
+      for (let i = 0; i < Math.min(this.concurrency, phaseOps.length); i++) lanes.push(lane());
+      await Promise.all(lanes);
       if (signal?.aborted) interrupted = true;
     }
 
@@ -279,6 +290,9 @@ class Applier {
 
   /** Field values to send: those that differ from `before`, without masked secrets from a saved plan. */
   private changes(op: Operation): Partial<UserFields> {
+    const after = op.after ?? {};
+    // A create sends everything: its `after` as it is, unless a saved plan masked a secret in it.
+    if (!op.before && !maskedSecret(after)) return after;
     const out: Array<[string, unknown]> = [];
     for (const [k, v] of Object.entries(op.after ?? {})) {
       const f = k as UserFieldName;
