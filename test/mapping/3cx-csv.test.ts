@@ -136,14 +136,13 @@ test('3cx-csv: every column of the 3CX header is mapped, first-class or as an op
   t.deepEqual([...columns].sort(), HEADER.split(',').sort());
 });
 
-test('3cx-csv: 20,000 rows map in well under a second (from: never goes through JSONata)', async (t) => {
+test('3cx-csv: no JSONata (every value is a plain `from`), so the mapping is deterministic; 20,000 rows all map', async (t) => {
+  // The speed of this is the benchmark's business (bench/import.ts); what keeps it fast is checked here.
+  t.true(mapping.deterministic);
   const rows = Array.from({ length: 20_000 }, (_, i) =>
     row(SAMPLE, { Number: String(10_000 + i), FirstName: `First${i}`, EmailAddress: `user${i}@example.com`, MAC: i % 2 ? '00:15:65:aa:bb:cc' : '' }),
   );
-  const start = performance.now();
   let users = 0;
   for (const r of rows) if ((await mapping.map(r)).kind === 'user') users++;
-  const ms = performance.now() - start;
   t.is(users, rows.length);
-  t.true(ms < 1000, `took ${ms.toFixed(0)} ms`);
 });

@@ -81,9 +81,9 @@ test('compact keeps only unsettled creates and rotates the history', async (t) =
   t.is((await lines(path.join(dir, 'journal.jsonl'))).length, 2, 'still appendable after compaction');
 });
 
-test('100,000 operations journal in well under the time of a run', async (t) => {
-  const { journal } = await open();
-  const started = Date.now();
+test('100,000 operations batched the way apply does: every start and done reaches the file, nothing stays pending', async (t) => {
+  // How fast this is belongs to the benchmark (bench/import.ts), not to a timer here.
+  const { dir, journal } = await open();
   const ops = Array.from({ length: 100_000 }, (_, i) => op(`n${i}`, 'create', String(100000 + i)));
   for (let i = 0; i < ops.length; i += 8) {
     const batch = ops.slice(i, i + 8);
@@ -93,14 +93,9 @@ test('100,000 operations journal in well under the time of a run', async (t) => 
     if (i % 500 === 0) await journal.flushCompletions();
   }
   await journal.flush();
-  const writing = Date.now() - started;
-  t.log(`${writing} ms writing`);
-  // An awaited write (or fsync) per record takes tens of seconds here; batching keeps it near a second.
-  t.true(writing < 2500, `${writing} ms writing`);
-  const pending = await journal.pendingCreates();
-  const ms = Date.now() - started;
-  t.is(pending.length, 0);
-  t.log(`${ms} ms for 100,000 operations`);
-  t.true(ms < 5000, `${ms} ms`);
+  const records = await lines(path.join(dir, 'journal.jsonl'));
+  t.is(records.filter((r) => r.phase === 'start').length, 100_000);
+  t.is(records.filter((r) => r.phase === 'done').length, 100_000);
+  t.deepEqual(await journal.pendingCreates(), []);
   await journal.close();
 });
