@@ -1,5 +1,5 @@
 import { TerminalError } from '../../errors/index.js';
-import { NEW_USER_DEFAULTS, ROLE_ORDER, noItems } from '../../model/index.js';
+import { NEW_USER_DEFAULTS, ROLE_ORDER, noItems, shared } from '../../model/index.js';
 import type { PhoneSpec, RoleName, UserFieldName, UserFields } from '../../model/index.js';
 
 /**
@@ -214,13 +214,14 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
   },
   enabled: flag('enabled', 'enabled'),
   options: (value, who) => {
-    if (value === null || value === undefined) return {};
+    if (value === null || value === undefined) return shared({});
     if (typeof value !== 'object' || Array.isArray(value)) refuse(who, 'options', 'options must be a map of strings');
     // The usual input (a mapping's options) already has sorted keys and text values: a spread copies it
     // several times faster than the general path below, into the same fast-properties object.
     // A frozen map (the mapping's) is shared as it is: nobody can change it under the store.
     if (sortedStringMap(value as Record<string, unknown>)) {
-      return Object.isFrozen(value) ? (value as Record<string, string>) : { ...(value as Record<string, string>) };
+      // Stored options are always frozen, so listings can hand them out without a copy.
+      return Object.isFrozen(value) ? (value as Record<string, string>) : shared({ ...(value as Record<string, string>) });
     }
     const entries: Array<[string, string]> = [];
     // Sorted keys keep the JSON document (and equality) independent of input order.
@@ -232,7 +233,7 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
     }
     // WARNING: fromEntries, not `out[k] = v`: V8 keeps an object that got more than a dozen properties by
     // keyed stores as a hash table (~1.6 KB for 27 options instead of ~0.3 KB), for every stored user.
-    return Object.fromEntries(entries);
+    return shared(Object.fromEntries(entries));
   },
 };
 

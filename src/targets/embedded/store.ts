@@ -235,6 +235,8 @@ export class EmbeddedStore {
       this.departmentsDirty = true;
     }
     for (const u of users.values()) {
+      // Stored options are frozen (rules.ts): listings share them instead of copying.
+      if (u.options && typeof u.options === 'object') Object.freeze(u.options);
       try {
         this.assertClaimsFree(`extension ${u.extension}`, claimsOf(u), undefined);
       } catch (err) {

@@ -4,7 +4,7 @@ import type { EmbeddedTargetConfig, MailConfig } from '../../config/types.js';
 import { RetryableError, TerminalError, describeError } from '../../errors/index.js';
 import { registerSecret, type Logger } from '../../log.js';
 import { extensionProblem } from '../../mapping/numbering.js';
-import type { PbxUser, UserFieldName, UserFields } from '../../model/index.js';
+import { noItems, type PbxUser, type UserFieldName, type UserFields } from '../../model/index.js';
 import type { NumberingPolicy } from '../../reconcile/types.js';
 import { createMailer, type Mailer } from '../../mail/mailer.js';
 import { welcomeMessage } from '../../mail/welcome.js';
@@ -365,19 +365,24 @@ function toPbxUser(u: StoredUser): PbxUser {
     outboundCallerId: u.outboundCallerId,
     language: u.language,
     department: u.department,
-    extraDepartments: [...u.extraDepartments],
+    // Lists are copied (an empty one is the shared frozen list); options are frozen in the store, so shared.
+    extraDepartments: copyList(u.extraDepartments),
     role: u.role,
-    dids: [...u.dids],
+    dids: copyList(u.dids),
     vmEnabled: u.vmEnabled,
     // A SECRET_FIELD: returned so the planner can compare a PIN the mapping manages; plans mask it.
     vmPin: u.credentials.vmPin,
     require2fa: u.require2fa,
     hideInPhonebook: u.hideInPhonebook,
     recordCalls: u.recordCalls,
-    phones: u.phones.map((p) => ({ ...p })),
+    phones: u.phones.length ? u.phones.map((p) => ({ ...p })) : noItems(),
     enabled: u.enabled,
-    options: { ...u.options },
+    options: Object.isFrozen(u.options) ? u.options : { ...u.options },
   };
+}
+
+function copyList<T>(list: T[]): T[] {
+  return list.length ? [...list] : noItems();
 }
 
 function toUserView(u: StoredUser): UserView {

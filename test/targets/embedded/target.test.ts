@@ -176,9 +176,12 @@ test('listUsers yields normalised users in extension order', async (t) => {
   t.deepEqual(zoe.extraDepartments, ['Admin', 'Sales']);
   t.deepEqual(zoe.dids, ['+4930111', '+4930222']);
   t.deepEqual(zoe.phones.map((p) => p.mac), ['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
-  // What a caller does with a listed user does not reach the store.
+  // What a caller does with a listed user does not reach the store: lists are copies, and the options map
+  // (shared with the store, not copied, for 100,000-user listings) is frozen, so a change is refused loudly.
   zoe.dids.push('+4930333');
-  zoe.options.x = '1';
+  t.throws(() => {
+    zoe.options.x = '1';
+  }, { instanceOf: TypeError });
   const fresh = (await collect(target.listUsers()))[3];
   t.deepEqual(fresh.dids, ['+4930111', '+4930222']);
   t.deepEqual(fresh.options, {});
