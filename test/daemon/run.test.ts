@@ -97,3 +97,34 @@ test('daemon: a file with no usable row goes to failed/ with its report', async 
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
 });
+
+test('daemon: the same export dropped again is recognised as applied (nothing compared) and still gets its report', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  const csv = threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')]);
+  const processed = path.join(ws.inbox, 'processed');
+  const reportOf = async (name: string) => {
+    const file = await waitFor(`the report of ${name}`, async () => {
+      const names = await fs.readdir(processed).catch(() => [] as string[]);
+      const r = names.find((n) => n.startsWith(name) && n.endsWith('.report.json'));
+      return r && path.join(processed, r);
+    }, 45_000);
+    return JSON.parse(await fs.readFile(file, 'utf8')) as { rows: number; applied: number; summary: { create: number; unchanged: number } };
+  };
+
+  await fs.writeFile(path.join(ws.inbox, '.monday.part'), csv);
+  await fs.rename(path.join(ws.inbox, '.monday.part'), path.join(ws.inbox, 'monday.csv'));
+  const first = await reportOf('monday');
+  t.is(first.summary.create, 2);
+
+  await fs.writeFile(path.join(ws.inbox, '.tuesday.part'), csv);
+  await fs.rename(path.join(ws.inbox, '.tuesday.part'), path.join(ws.inbox, 'tuesday.csv'));
+  const second = await reportOf('tuesday');
+  t.like(second, { rows: 2, applied: 0, summary: { create: 0, unchanged: 2 } });
+  t.true((await fs.readdir(processed)).includes('tuesday.csv'));
+  t.regex(daemon.logs(), /"message":"input already applied; skipped"/);
+
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+});
