@@ -37,7 +37,7 @@ export const DEFAULTS = {
   mail: { welcome: true, from: 'pbxsync@localhost' },
   provisioning: { listen: '127.0.0.1:8089' },
   status: { listen: '127.0.0.1:9464' },
-  apply: { concurrency: 8, retries: 4, checkpointEvery: 500 },
+  apply: { concurrency: 8, retries: 4, checkpointEvery: 1000 },
   logging: { level: 'info' },
 } as const;
 

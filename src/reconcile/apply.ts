@@ -20,7 +20,7 @@ export interface ApplyOptions {
   concurrency?: number;
   /** Retries of a RetryableError per operation (default 5). */
   retries?: number;
-  /** Operations between durability checkpoints (commit, bindings, journal 'done'); default 500. */
+  /** Operations between durability checkpoints (commit, bindings, journal 'done'); default 1000. */
   checkpointEvery?: number;
   /** Abort (SIGTERM): no new operations start, in-flight ones finish, the checkpoint runs. */
   signal?: AbortSignal;
@@ -76,7 +76,9 @@ interface Outcome {
  * 2. every `checkpointEvery` operations and at the end: `target.commit()`, then the bindings are saved, then
  *    the 'done' records are written. A crash before the bindings are saved leaves 'start' without 'done', and
  *    the next plan recovers the user (PlanState.pendingCreates) instead of creating it again;
- * 3. a source's cursor (and its last good count) is saved only when all its operations were applied.
+ * 3. a source's cursor (and its last good count) is saved only when all its operations were applied;
+ * 4. writes run at most two checkpoints ahead of the last durable one, so a fast target cannot pile up
+ *    thousands of un-checkpointed writes (and their memory) in front of a slow commit.
  */
 export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyReport> {
   if (plan.held) {
@@ -116,6 +118,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Checkpoints that may be pending while new operations still start (see Applier.run). */
+const CHECKPOINTS_AHEAD = 2;
+
 class Applier {
   private readonly target: Target;
   private readonly queue: PQueue;
@@ -136,6 +141,8 @@ class Applier {
   private pendingDone: Outcome[] = [];
   private pendingFailed: Array<{ op: Operation; error: string; retryable: boolean }> = [];
   private checkpoints: Promise<void> = Promise.resolve();
+  /** Checkpoints scheduled and not finished yet, oldest first (they run one after the other). */
+  private readonly checkpointsPending: Promise<void>[] = [];
   private checkpointError: unknown;
   private done = 0;
   private warnedMask = false;
@@ -149,7 +156,7 @@ class Applier {
     const limit = Math.max(1, this.target.limits.concurrency);
     this.concurrency = Math.max(1, Math.min(options.concurrency ?? limit, limit));
     this.retries = options.retries ?? 5;
-    this.checkpointEvery = Math.max(1, options.checkpointEvery ?? 500);
+    this.checkpointEvery = Math.max(1, options.checkpointEvery ?? 1000);
     this.now = options.now ?? (() => new Date());
     const wps = this.target.limits.writesPerSecond;
     // Strict (sliding window) mode: never more than the cap in any rolling second, not just per fixed window.
@@ -183,6 +190,9 @@ class Applier {
             this.skip(op);
             continue;
           }
+          // Writes run at most a few checkpoints ahead of durability: a crash loses little, memory stays flat,
+          // and a target whose commit is slow (the embedded store sends welcome mails there) paces the run.
+          while (this.checkpointsPending.length > CHECKPOINTS_AHEAD) await this.checkpointsPending[0];
           await this.runOp(op);
         }
       };
@@ -360,7 +370,10 @@ class Applier {
     const failed = this.pendingFailed;
     this.pendingDone = [];
     this.pendingFailed = [];
-    this.checkpoints = this.checkpoints.then(() => this.checkpoint(done, failed));
+    const next = this.checkpoints.then(() => this.checkpoint(done, failed));
+    this.checkpoints = next;
+    this.checkpointsPending.push(next);
+    void next.finally(() => this.checkpointsPending.shift());
   }
 
   /** commit → bindings saved → 'done' records written; see {@link apply} for why in this order. */

@@ -36,7 +36,8 @@ export interface Target {
 
   /**
    * Makes everything written so far durable. The apply loop calls it before journaling operations as done;
-   * a target whose writes are durable on return (3CX) does nothing.
+   * a target whose writes are durable on return (3CX) does nothing. Side effects that must not precede
+   * durability happen here (the embedded store sends the welcome mails of users it has just made durable).
    */
   commit(): Promise<void>;
   /** Number of write calls that reached the store/server (for tests and metrics). */

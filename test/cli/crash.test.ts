@@ -45,4 +45,21 @@ test('kill -9 in the middle of applying a 1,000-user file, then a restart: the s
   const again = await ws.cli(['import', file, '--json']);
   const summary = JSON.parse(again.stdout.trim().split('\n').pop()!).summary;
   t.is(summary.unchanged, 1000, 'converged: a third run changes nothing');
+
+  // Welcome mails go out only once a user's creation is durable: every mail received, also those sent
+  // just before the kill, carries the password the store holds for its recipient, and everyone got one.
+  const stored = JSON.parse(await fs.readFile(path.join(ws.stateDir, 'pbx.json'), 'utf8')) as {
+    users: Array<{ email: string; credentials: { webPassword: string } }>;
+  };
+  const passwordOf = new Map(stored.users.map((u) => [u.email, u.credentials.webPassword]));
+  const mails = smtp.messages();
+  const recipients = new Set<string>();
+  for (const mail of mails) {
+    const to = /^To: .*<([^>]+)>/im.exec(mail)?.[1] ?? /^To: (\S+@\S+)/im.exec(mail)?.[1];
+    t.truthy(to, 'a To header');
+    const password = /Password:\s+(\S+)/.exec(mail.replace(/=\r?\n/g, ''))?.[1];
+    t.is(password, passwordOf.get(to!.toLowerCase()), `the mail to ${to} carries the stored password`);
+    recipients.add(to!.toLowerCase());
+  }
+  t.is(recipients.size, 1000, 'every user got a welcome mail');
 });

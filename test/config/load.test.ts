@@ -47,7 +47,7 @@ function defaultedConfig(o: { file: string; source: string; mapping: string; fro
     mail: { welcome: true, from: o.from, outbox: path.join(dir, 'data', 'outbox') },
     provisioning: { listen: '127.0.0.1:8089', publicUrl: 'http://127.0.0.1:8089' },
     status: { listen: '127.0.0.1:9464' },
-    apply: { concurrency: 8, retries: 4, checkpointEvery: 500 },
+    apply: { concurrency: 8, retries: 4, checkpointEvery: 1000 },
     logging: { level: 'info' },
   };
 }

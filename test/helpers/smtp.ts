@@ -6,15 +6,20 @@ import { SMTPServer } from 'smtp-server';
  * slow enough that a test can interrupt the process in the middle of applying, at a moment chosen by
  * watching the journal, not by a timer.
  */
-export async function slowSmtp(delayMs: number): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+export async function slowSmtp(
+  delayMs: number,
+): Promise<{ port: number; received: () => number; messages: () => string[]; close: () => Promise<void> }> {
   let received = 0;
+  const messages: string[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     onData(stream, _session, callback) {
-      stream.on('data', () => undefined);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         received++;
+        messages.push(Buffer.concat(chunks).toString('utf8'));
         setTimeout(() => callback(), delayMs);
       });
     },
@@ -23,7 +28,7 @@ export async function slowSmtp(delayMs: number): Promise<{ port: number; receive
   server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as { port: number }).port;
-  return { port, received: () => received, close: () => new Promise((r) => server.close(() => r())) };
+  return { port, received: () => received, messages: () => [...messages], close: () => new Promise((r) => server.close(() => r())) };
 }
 
 /** The apply journal's records (a torn last line, from a killed writer, is reported as phase 'torn'). */

@@ -54,6 +54,12 @@ export interface UserView extends Omit<PbxUser, 'vmPin'> {
 /** Users per page of listUsers: between pages the event loop runs, so a listing never starves timers. */
 const PAGE_SIZE = 1000;
 
+/** Welcome e-mails in flight at once while the queue drains. */
+const WELCOME_LANES = 4;
+
+/** Failed welcome e-mails in a row after which the rest of the queue waits for the next run. */
+const WELCOME_FAILURES_BEFORE_PAUSE = 3;
+
 /**
  * The built-in PBX user store (DESIGN §5), the default target. Every write is checked against the seeds'
  * rules (extension digits, unique, immutable, never emergency or reserved; first name required; e-mail,
@@ -69,6 +75,12 @@ export class EmbeddedTarget implements Target {
 
   private store?: EmbeddedStore;
   private readonly mailer: Mailer;
+  /**
+   * Users whose welcome e-mail goes out at the next commit (an outbox). WARNING: never sent from createUser:
+   * a crash before the commit re-creates the user with new credentials, and a mail sent earlier would have
+   * carried credentials that never existed.
+   */
+  private welcomeQueue: string[] = [];
   private readonly now: () => Date;
 
   constructor(
@@ -98,6 +110,9 @@ export class EmbeddedTarget implements Target {
       lockStaleMs: this.options.lockStaleMs,
       compactMinBytes: this.options.compactMinBytes,
     });
+    // Mails left due by an earlier process (stopped between a commit and its mails, or the mail server
+    // failed) go out with this session's first commit.
+    if (!this.options.readOnly && this.options.mail.welcome) this.welcomeQueue = this.store.pendingWelcomeIds();
   }
 
   /** Random id of this PBX install (stable across restarts). */
@@ -159,6 +174,7 @@ export class EmbeddedTarget implements Target {
     registerSecret(credentials.webPassword);
     registerSecret(credentials.vmPin);
 
+    const queued = input.sendWelcome && this.options.mail.welcome && fields.email !== null;
     const now = this.now().toISOString();
     // Spelled out (same key order as the fields, so the document reads the same): an object rest plus a
     // spread cost more than the rest of createUser, and could give each stored user a hidden class of its own.
@@ -189,13 +205,10 @@ export class EmbeddedTarget implements Target {
       createdAt: now,
       updatedAt: now,
       welcomeSentAt: null,
-      welcomePending: false,
+      welcomePending: queued,
     };
     store.insert(user);
-
-    if (input.sendWelcome && this.options.mail.welcome && user.email) {
-      await this.deliverWelcome(user).catch(() => undefined);
-    }
+    if (queued) this.welcomeQueue.push(user.id);
     return toPbxUser(user);
   }
 
@@ -289,8 +302,49 @@ export class EmbeddedTarget implements Target {
     return user && toUserView(user);
   }
 
+  /**
+   * Makes the writes durable, then sends the welcome e-mails of users whose creation now is (and commits
+   * their sent state). A user whose mail fails stays `welcomePending`; after a few failures in a row the
+   * rest of the queue waits for the next session (the mail server is likely down), not one warning each.
+   */
   async commit(): Promise<void> {
-    await this.db().commit();
+    const store = this.db();
+    // Taken before the commit starts: users created while it writes (apply runs on) are not in this commit,
+    // so their mails wait for the next one.
+    const ids = this.welcomeQueue;
+    this.welcomeQueue = [];
+    await store.commit();
+    if (ids.length === 0 || store.readOnly) return;
+    await this.drainWelcomes(ids);
+    await store.commit();
+  }
+
+  private async drainWelcomes(ids: string[]): Promise<void> {
+    const store = this.db();
+    let next = 0;
+    let failuresInARow = 0;
+    let paused = false;
+    const lane = async (): Promise<void> => {
+      while (!paused && next < ids.length) {
+        const user = store.getById(ids[next++]!);
+        if (!user || !user.welcomePending || !user.email) continue;
+        try {
+          await this.deliverWelcome(user);
+          failuresInARow = 0;
+        } catch {
+          if (++failuresInARow >= WELCOME_FAILURES_BEFORE_PAUSE) paused = true;
+        }
+      }
+    };
+    const lanes: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(WELCOME_LANES, ids.length); i++) lanes.push(lane());
+    await Promise.all(lanes);
+    if (paused) {
+      const left = ids.length - next;
+      this.options.logger.warn('welcome e-mails paused after repeated failures; they stay pending for the next run', {
+        pendingNotTried: left,
+      });
+    }
   }
 
   writeCount(): number {
@@ -299,6 +353,14 @@ export class EmbeddedTarget implements Target {
 
   /** Commits what is left, releases the lock and closes the mail transport. */
   async close(): Promise<void> {
+    try {
+      if (this.store && !this.store.readOnly && this.welcomeQueue.length > 0) await this.commit();
+    } finally {
+      await this.closeStore();
+    }
+  }
+
+  private async closeStore(): Promise<void> {
     try {
       await this.store?.close();
     } finally {
@@ -324,7 +386,7 @@ export class EmbeddedTarget implements Target {
 
   /**
    * Sends the welcome e-mail and records the outcome on the user. A failure marks the user
-   * `welcomePending`, logs a warning without secrets, and is rethrown (createUser swallows it).
+   * `welcomePending`, logs a warning without secrets, and is rethrown (the queue drain counts it).
    */
   private async deliverWelcome(user: StoredUser): Promise<void> {
     const store = this.db();

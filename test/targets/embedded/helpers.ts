@@ -58,7 +58,10 @@ export class RecordingMailer implements Mailer {
   readonly kind = 'outbox';
   readonly sent: MailMessage[] = [];
   failing = false;
+  /** Sends tried, failed ones included. */
+  attempts = 0;
   async send(message: MailMessage): Promise<void> {
+    this.attempts++;
     if (this.failing) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:25'), { code: 'ECONNREFUSED' });
     this.sent.push(message);
   }

@@ -71,18 +71,22 @@ test('close folds the journal into the document', async (t) => {
   t.deepEqual((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
 });
 
-test('the document is rewritten once the journal outgrows it, and the journal emptied', async (t) => {
+test('the document is rewritten once the journal would pass three times its size, and the journal emptied', async (t) => {
   const dir = await tempDir(t);
   const target = await openTarget(t, dir, { compactMinBytes: 1 });
+  const journal = path.join(dir, 'pbx.json.journal');
   await target.createUser(userInput({ extension: '1001' }));
   await target.commit();
   await target.createUser(userInput({ extension: '1002' }));
   await target.createUser(userInput({ extension: '1003' }));
-  await target.commit(); // journal line with two users > document with one: a new document instead
-  t.is((await fs.stat(path.join(dir, 'pbx.json.journal')).catch(() => undefined))?.size ?? 0, 0);
+  await target.commit(); // two users < three times a document of one: journalled
+  t.true((await fs.stat(journal)).size > 0);
+  for (const extension of ['1004', '1005']) await target.createUser(userInput({ extension }));
+  await target.commit(); // journal of two + two more > three times the document: a new document instead
+  t.is((await fs.stat(journal).catch(() => undefined))?.size ?? 0, 0);
   const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
-  t.is(doc.users.length, 3);
-  t.is(target.writeCount(), 2);
+  t.is(doc.users.length, 5);
+  t.is(target.writeCount(), 3);
 });
 
 test('a read-only target reads a store another process holds and refuses writes', async (t) => {
@@ -159,11 +163,11 @@ test('a small commit after a large one is journalled; the document is rewritten 
   await target.createUser(userInput({ extension: '1005' }));
   await target.commit(); // one user < the document with four: journalled
   t.true((await fs.stat(path.join(dir, 'pbx.json.journal'))).size > 0);
-  for (const extension of ['1006', '1007', '1008', '1009']) await target.createUser(userInput({ extension }));
-  await target.commit(); // journal + four users > the document: rewritten, journal emptied
+  for (let i = 6; i <= 17; i++) await target.createUser(userInput({ extension: String(1000 + i) }));
+  await target.commit(); // journal + twelve users > three times the document: rewritten, journal emptied
   t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
   const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
-  t.is(doc.users.length, 9);
+  t.is(doc.users.length, 17);
   t.is(target.writeCount(), 3);
 });
 

@@ -18,6 +18,9 @@ test('creating a user with an e-mail writes a welcome .eml with the account deta
   const dir = await tempDir(t);
   const target = await openTarget(t, dir);
   const anna = await target.createUser(userInput({ email: 'Anna@X.com', sendWelcome: true }));
+  t.deepEqual(await outboxFiles(dir), [], 'no mail before the user is durable');
+  t.true(target.describeUser(anna.id)!.welcomePending);
+  await target.commit();
   const files = await outboxFiles(dir);
   t.is(files.length, 1);
   t.regex(files[0], /^\d{8}T\d{9}Z-1001-[0-9a-f]{8}\.eml$/);
@@ -48,10 +51,12 @@ test('no welcome without an e-mail, without sendWelcome, or with welcome mail sw
   const target = await openTarget(t, dir);
   await target.createUser(userInput({ extension: '1001', sendWelcome: true }));
   await target.createUser(userInput({ extension: '1002', email: 'b@x.com', sendWelcome: false }));
+  await target.commit();
   t.deepEqual(await outboxFiles(dir), []);
   const off = await tempDir(t);
   const quiet = await openTarget(t, off, { mail: { welcome: false, from: 'pbx@example.com', outbox: path.join(off, 'outbox') } });
   await quiet.createUser(userInput({ extension: '1001', email: 'a@x.com', sendWelcome: true }));
+  await quiet.commit();
   t.deepEqual(await outboxFiles(off), []);
 });
 
@@ -60,6 +65,8 @@ test('sendWelcome re-sends the mail, and refuses a user without e-mail', async (
   const target = await openTarget(t, dir);
   const anna = await target.createUser(userInput({ extension: '1001', email: 'a@x.com', sendWelcome: true }));
   const bob = await target.createUser(userInput({ extension: '1002', firstName: 'Bob' }));
+  await target.commit();
+  t.is((await outboxFiles(dir)).length, 1);
   await target.sendWelcome(anna.id);
   const files = await outboxFiles(dir);
   t.is(files.length, 2);
@@ -75,6 +82,7 @@ test('a failed welcome mail does not fail the create: warning without secrets, p
   const target = await openTarget(t, dir, { mailer, logger });
   mailer.failing = true;
   const anna = await target.createUser(userInput({ email: 'a@x.com', sendWelcome: true }));
+  await target.commit();
   t.true(target.describeUser(anna.id)!.welcomePending);
   t.is(target.describeUser(anna.id)!.welcomeSentAt, null);
   const warning = lines.find((l) => l.includes('welcome e-mail not sent'));
@@ -101,4 +109,47 @@ test('a failed welcome mail does not fail the create: warning without secrets, p
   const again = await openTarget(t, dir);
   t.false(again.describeUser(anna.id)!.welcomePending);
   t.is((await collect(again.listUsers())).length, 1);
+});
+
+test('a welcome still due when a session ended goes out at the next session’s first commit, with the stored credentials', async (t) => {
+  const dir = await tempDir(t);
+  const down = new RecordingMailer();
+  down.failing = true;
+  const first = await openTarget(t, dir, { mailer: down });
+  const anna = await first.createUser(userInput({ email: 'a@x.com', sendWelcome: true }));
+  await first.close();
+  t.is(down.sent.length, 0);
+
+  const up = new RecordingMailer();
+  const second = await openTarget(t, dir, { mailer: up });
+  t.true(second.describeUser(anna.id)!.welcomePending);
+  await second.commit();
+  t.is(up.sent.length, 1);
+  const { webPassword } = await storedCredentials(dir, '1001');
+  t.true(up.sent[0]!.text.includes(webPassword), 'the mail carries the credentials the store holds');
+  t.false(second.describeUser(anna.id)!.welcomePending);
+  // Sent once: a later session has nothing left to send.
+  await second.close();
+  const third = await openTarget(t, dir, { mailer: up });
+  await third.commit();
+  t.is(up.sent.length, 1);
+});
+
+test('after three failed welcome mails in a row the rest wait for the next session (one warning, not one per user)', async (t) => {
+  const dir = await tempDir(t);
+  const mailer = new RecordingMailer();
+  mailer.failing = true;
+  const { logger, lines } = capturingLogger();
+  const target = await openTarget(t, dir, { mailer, logger });
+  for (let i = 0; i < 20; i++) await target.createUser(userInput({ extension: String(1001 + i), email: `u${i}@x.com`, sendWelcome: true }));
+  await target.commit();
+  t.true(mailer.attempts >= 3 && mailer.attempts <= 3 + 3, `${mailer.attempts} attempts (lanes in flight finish)`);
+  t.is(lines.filter((l) => l.includes('welcome e-mails paused')).length, 1);
+  await target.close();
+
+  mailer.failing = false;
+  const again = await openTarget(t, dir, { mailer });
+  await again.commit();
+  t.is(mailer.sent.length, 20);
+  t.true((await collect(again.listUsers())).every((u) => !again.describeUser(u.id)!.welcomePending));
 });
