@@ -81,6 +81,8 @@ export class EmbeddedTarget implements Target {
    * carried credentials that never existed.
    */
   private welcomeQueue: string[] = [];
+  private lastMs = Number.NaN;
+  private lastTs = '';
   private readonly now: () => Date;
 
   constructor(
@@ -175,7 +177,7 @@ export class EmbeddedTarget implements Target {
     registerSecret(credentials.vmPin);
 
     const queued = input.sendWelcome && this.options.mail.welcome && fields.email !== null;
-    const now = this.now().toISOString();
+    const now = this.timestamp();
     // Spelled out (same key order as the fields, so the document reads the same): an object rest plus a
     // spread cost more than the rest of createUser, and could give each stored user a hidden class of its own.
     const user: StoredUser = {
@@ -317,6 +319,16 @@ export class EmbeddedTarget implements Target {
     if (ids.length === 0 || store.readOnly) return;
     await this.drainWelcomes(ids);
     await store.commit();
+  }
+
+  /** The clock as ISO text; creates within the same millisecond share one string (100,000 users, ~4 MB). */
+  private timestamp(): string {
+    const now = this.now();
+    if (now.getTime() !== this.lastMs) {
+      this.lastMs = now.getTime();
+      this.lastTs = now.toISOString();
+    }
+    return this.lastTs;
   }
 
   private async drainWelcomes(ids: string[]): Promise<void> {
