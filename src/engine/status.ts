@@ -13,6 +13,9 @@ export interface StatusReport {
 export async function collectStatus(engine: Engine, options: { countTargetUsers?: boolean } = {}): Promise<StatusReport> {
   let users: number | null = null;
   let error: string | undefined;
+  // The daemon's page must show a CLI run made since its own last run (files are replaced atomically, so a
+  // read without the lock sees whole states).
+  await engine.state.refresh().catch(() => false);
   if (options.countTargetUsers !== false) {
     try {
       const target = await engine.openTarget({ readOnly: true });

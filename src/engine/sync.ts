@@ -159,6 +159,8 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
   const release = request.dryRun ? undefined : await acquireLock(engine.config.stateDir);
   let target: Target | undefined;
   try {
+    // Another pbxsync process (a CLI import next to the daemon) may have run since this engine last looked.
+    if (await engine.state.refresh()) logger.info('state changed on disk since the last run; re-read it');
     const sourceNames = request.sources?.length ? request.sources : [...engine.sources.keys()];
     const unchanged = await checkUnchanged(engine, { ...request, sources: sourceNames });
     if (unchanged.skip) {

@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { keyString, type IdentityKey } from '../model/index.js';
 import type { Binding, PendingCreate, PlanState, PlanSummary } from '../reconcile/types.js';
-import { appendBatch, logHeader, readBindings, serializeBatch, writeSnapshot, type KnownFiles, type LogEntry } from './bindings-file.js';
+import { BINDINGS_FILE, BINDINGS_LOG_FILE, appendBatch, logHeader, readBindings, serializeBatch, writeSnapshot, type KnownFiles, type LogEntry } from './bindings-file.js';
 
 export { BINDINGS_FILE, BINDINGS_LOG_FILE } from './bindings-file.js';
 
@@ -114,6 +114,26 @@ function copyBinding(b: Binding, disabledAt?: string | null): Binding {
   return out;
 }
 
+/** What {@link StateStore.load} read. */
+interface Loaded {
+  db: Low<StateFileData>;
+  known: KnownFiles;
+  stateDirty: boolean;
+  foldNeeded: boolean;
+  bindings: Binding[];
+  entries: LogEntry[];
+}
+
+/** Inode, size and change time of the state's files: differs once any of them was written. */
+async function filesStamp(dir: string): Promise<string> {
+  const parts: string[] = [];
+  for (const name of [STATE_FILE, BINDINGS_FILE, BINDINGS_LOG_FILE]) {
+    const st = await stat(path.join(dir, name), { bigint: true }).catch(() => undefined);
+    parts.push(st ? `${st.ino}.${st.size}.${st.mtimeNs}` : '-');
+  }
+  return parts.join('/');
+}
+
 function emptyState(): StateFileData {
   return { version: 1, cursors: {}, lastGoodCount: {}, runs: [], heldPlans: [], sourceHealth: {} };
 }
@@ -145,12 +165,15 @@ export class StateStore {
   /** Saves run one after the other. */
   private saving: Promise<void> = Promise.resolve();
 
+  /** What the files looked like when this process last read or wrote them (see refresh). */
+  private diskStamp = '';
+
   private constructor(
     /** Absolute path of `state.json`. */
     readonly file: string,
     /** The state folder. */
     readonly dir: string,
-    private readonly db: Low<StateFileData>,
+    private db: Low<StateFileData>,
     private known: KnownFiles,
     options: { stateDirty: boolean; foldNeeded: boolean },
   ) {
@@ -161,6 +184,14 @@ export class StateStore {
   /** Opens `<stateDir>/state.json` and the bindings (snapshot + log), starting empty when they do not exist. */
   static async open(stateDir: string): Promise<StateStore> {
     await mkdir(stateDir, { recursive: true });
+    const stamp = await filesStamp(stateDir);
+    const loaded = await StateStore.load(stateDir);
+    const store = new StateStore(path.join(stateDir, STATE_FILE), path.resolve(stateDir), loaded.db, loaded.known, loaded);
+    store.take(loaded, stamp);
+    return store;
+  }
+
+  private static async load(stateDir: string): Promise<Loaded> {
     const file = path.join(stateDir, STATE_FILE);
     const adapter = new DataFile<StateFileData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) });
     const db = new Low<StateFileData>(adapter, emptyState());
@@ -168,14 +199,42 @@ export class StateStore {
     const { bindings: legacy, ...rest } = { ...emptyState(), ...(data ?? {}) };
     db.data = rest;
     const read = await readBindings(stateDir);
-    const store = new StateStore(file, path.resolve(stateDir), db, read.known, {
+    return {
+      db,
+      known: read.known,
       stateDirty: !data || legacy !== undefined,
       foldNeeded: read.snapshot === undefined && (legacy?.length ?? 0) > 0,
-    });
-    // Without a snapshot, the bindings are the ones an old state.json held (if any).
-    for (const b of read.snapshot ?? legacy ?? []) store.index(b);
-    for (const e of read.entries) store.replay(e);
-    return store;
+      // Without a snapshot, the bindings are the ones an old state.json held (if any).
+      bindings: read.snapshot ?? legacy ?? [],
+      entries: read.entries,
+    };
+  }
+
+  private take(loaded: Loaded, stamp: string): void {
+    this.db = loaded.db;
+    this.known = loaded.known;
+    this.stateDirty = loaded.stateDirty;
+    this.foldNeeded = loaded.foldNeeded;
+    this.byKey.clear();
+    this.byUserId.clear();
+    for (const b of loaded.bindings) this.index(b);
+    for (const e of loaded.entries) this.replay(e);
+    this.diskStamp = stamp;
+  }
+
+  /**
+   * Reads the files again when another process changed them since this one last read or wrote them (a
+   * `pbxsync import` while the daemon idles): a long-running process must neither plan against bindings it
+   * never saw nor save over them. Call with the state lock held. Unsaved changes are kept (no reload).
+   * Returns whether it reloaded.
+   */
+  async refresh(): Promise<boolean> {
+    await this.saving;
+    if (this.pending.length > 0 || this.stateDirty) return false;
+    const stamp = await filesStamp(this.dir);
+    if (stamp === this.diskStamp) return false;
+    this.take(await StateStore.load(this.dir), stamp);
+    return true;
   }
 
   private replay(e: LogEntry): void {
@@ -437,6 +496,8 @@ export class StateStore {
         throw err;
       }
     }
+    // Saves run one at a time and, during a run, under the state lock: what is on disk now is this process's.
+    this.diskStamp = await filesStamp(this.dir);
   }
 
   private async writeBindings(entries: LogEntry[], compact: boolean): Promise<void> {
