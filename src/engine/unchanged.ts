@@ -6,7 +6,7 @@
  * hide drift (a user changed by hand in the PBX since). Here the shortcut also requires that neither the PBX
  * store nor the bindings changed since the run that applied the input, and that that run converged:
  *
- * - the input, the mapping file, the configuration and the pbxsync version hash to the same fingerprint;
+ * - the input, the mapping in use, the configuration and the pbxsync version hash to the same fingerprint;
  * - the mapping is deterministic (no JSONata, which may read the clock);
  * - the run that recorded it applied every operation (nothing failed, held or interrupted), had no rejected
  *   record and no conflict (those must be reported again), and left no binding of the source waiting out a
@@ -19,7 +19,6 @@
  */
 import crypto from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConvergedInput } from '../state/store.js';
@@ -68,7 +67,9 @@ export async function inputFingerprint(engine: Engine, sourceName: string, input
   part('version', pbxsyncVersion());
   part('source', sourceName);
   part('config', JSON.stringify(engine.config));
-  part('mapping', await readFile(mapping.file));
+  // The text the compiled mapping came from, not the file as it is now: a daemon keeps the mapping it
+  // compiled at start, and a fingerprint must describe what a run really used.
+  part('mapping', mapping.sourceHash);
   hash.update('\ninput\n');
   await hashFile(hash, input);
   return hash.digest('hex');

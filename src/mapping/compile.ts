@@ -21,7 +21,7 @@ const DISCARD = { push: () => 0 } as unknown as Decision[];
  * The per-identity work is a fixed list of synchronous steps over plain values; JSONata runs only for
  * mappings that use `expr`, all expressions of one identity at once.
  */
-export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults: { removal: RemovalPolicy }): Mapping {
+export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults: { removal: RemovalPolicy; sourceHash: string }): Mapping {
   const scope = compileScope(spec.scope, ctx);
   const department = compileDepartment(spec.department, ctx);
   const steps = compileFields(spec, ctx);
@@ -42,6 +42,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
     file: ctx.file,
     removal,
     deterministic: expressions.size === 0,
+    sourceHash: defaults.sourceHash,
     async map(identity: Identity, options?: { explain?: boolean }): Promise<MappingResult> {
       const explain = options?.explain !== false;
       const key: IdentityKey = { source: identity.source, anchor: identity.anchor };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -69,7 +70,8 @@ export function parseMapping(source: string, file: string, options: MappingOptio
     locate: (p) => where(p),
     locateIn: (p, offset) => locateInScalar(doc, lines, p, offset),
   });
-  const mapping = compileMapping(data as MappingSpec, ctx, { removal: options.removal });
+  const sourceHash = createHash('sha256').update(source).digest('hex');
+  const mapping = compileMapping(data as MappingSpec, ctx, { removal: options.removal, sourceHash });
   return problems.length > 0 ? { problems: sortProblems(dedupe(problems)) } : { mapping, problems };
 }
 

@@ -70,6 +70,8 @@ export interface Mapping {
    * clock (`$now()`). Only such a mapping lets a run skip an input identical to one already applied.
    */
   readonly deterministic: boolean;
+  /** SHA-256 of the mapping text this was compiled from (what a run really used, even if the file changed since). */
+  readonly sourceHash: string;
   /**
    * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
    * of 100,000 records does not need them, `pbxsync explain` does. Default true.
