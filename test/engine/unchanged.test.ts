@@ -109,7 +109,7 @@ test('--full, a dry run, one changed byte and a changed mapping file all compare
   await fs.writeFile(mappingCopy, mapping + '\n# edited\n');
   // This engine still maps with what it compiled at start: the same input is still the same run for it...
   t.false(await compared(() => sync(file)), 'the running engine has not loaded the edited mapping');
-  // ...and a process that compiles the edited mapping compares, even though the record was refreshed above.
+  // ...and a process that compiles the edited mapping gets another fingerprint, so it compares.
   const { engine: fresh, opened: freshOpened } = await countedEngine(ws);
   t.teardown(() => fresh.close());
   await runSync(fresh, { inputs: { inbox: file }, full: false, dryRun: false, approve: false });
