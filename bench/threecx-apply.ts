@@ -3,8 +3,8 @@
  * limit hold as the SERVER sees it?
  *
  * Starts the fake XAPI as a separate process (so its CPU does not compete with the client's) over HTTPS with
- * a fixed latency per request, then pushes N createUser calls through a p-queue of concurrency C, the way the
- * apply loop does:
+ * a fixed latency per request, then pushes N createUser calls through a p-queue of concurrency C (C calls in
+ * flight at any time, as apply's lanes keep them):
  *   1. writesPerSecond far above what C can reach: throughput as a fraction of C ÷ latency (target ≥ 85 %);
  *   2. writesPerSecond that binds (default 200/s): throughput as a fraction of the limit, and the most
  *      requests the fake received in any rolling 1-s window (must be ≤ the limit).
