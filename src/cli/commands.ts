@@ -262,6 +262,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
 function formatStatus(status: Awaited<ReturnType<typeof collectStatus>>): string {
   const lines: string[] = [];
   lines.push(`target: ${status.target.kind}, ${status.target.users} users (${status.managed} managed by pbxsync)`);
+  if (status.target.welcomePending) {
+    lines.push(`welcome e-mails pending: ${status.target.welcomePending} (sent with the next run that writes; or: pbxsync welcome EXTENSION)`);
+  }
   if (status.held) lines.push(`HELD PLAN: ${status.held.reason}\n  approve with: pbxsync apply ${status.held.file}`);
   for (const s of status.sources) {
     lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? 'ok' : `FAILING: ${s.health.error ?? ''}`) : 'never ran'}${s.health?.at ? ` at ${s.health.at}` : ''}`);

@@ -2,7 +2,7 @@ import type { Engine } from './engine.js';
 
 /** What `pbxsync status` and the daemon's /status page show. Never contains secrets. */
 export interface StatusReport {
-  target: { kind: string; users: number | null; error?: string };
+  target: { kind: string; users: number | null; welcomePending?: number; error?: string };
   managed: number;
   held: { file: string; reason: string; runId: string; at: string } | null;
   sources: Array<{ name: string; type: string; mapping: string; health?: { at: string; ok: boolean; error?: string; count?: number } }>;
@@ -12,6 +12,7 @@ export interface StatusReport {
 /** Collects the status from the state store and a read-only look at the target. */
 export async function collectStatus(engine: Engine, options: { countTargetUsers?: boolean } = {}): Promise<StatusReport> {
   let users: number | null = null;
+  let welcomePending: number | undefined;
   let error: string | undefined;
   // The daemon's page must show a CLI run made since its own last run (files are replaced atomically, so a
   // read without the lock sees whole states).
@@ -22,6 +23,7 @@ export async function collectStatus(engine: Engine, options: { countTargetUsers?
       try {
         users = 0;
         for await (const _ of target.listUsers()) users++;
+        welcomePending = target.pendingWelcomes?.();
       } finally {
         await target.close();
       }
@@ -30,8 +32,8 @@ export async function collectStatus(engine: Engine, options: { countTargetUsers?
     }
   }
   return {
-    target: { kind: engine.config.target.type, users, ...(error ? { error } : {}) },
-    managed: engine.state.bindings().length,
+    target: { kind: engine.config.target.type, users, ...(welcomePending !== undefined ? { welcomePending } : {}), ...(error ? { error } : {}) },
+    managed: engine.state.managedCount,
     held: engine.state.held() ?? null,
     sources: engine.config.sources.map((s) => ({
       name: s.name,

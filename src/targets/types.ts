@@ -33,6 +33,8 @@ export interface Target {
   deleteUsers(ids: string[]): Promise<DeleteResult[]>;
   /** Sends (or re-sends) the welcome e-mail with account details. */
   sendWelcome(id: string): Promise<void>;
+  /** Users whose welcome e-mail is still due (not sent yet, or refused); absent when the PBX sends its own. */
+  pendingWelcomes?(): number;
 
   /**
    * Makes everything written so far durable. The apply loop calls it before journaling operations as done;

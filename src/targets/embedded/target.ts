@@ -292,6 +292,10 @@ export class EmbeddedTarget implements Target {
     await this.deliverWelcome(user);
   }
 
+  pendingWelcomes(): number {
+    return this.db().pendingWelcomeIds().length;
+  }
+
   /** The user with this id, without secrets, with status tags. */
   describeUser(id: string): UserView | undefined {
     const user = this.db().getById(id);
