@@ -184,15 +184,15 @@ class Applier {
       const lane = async (): Promise<void> => {
         while (next < phaseOps.length) {
           const op = phaseOps[next++]!;
-          // Checked before each start: the abort may come while a lane's previous operation runs.
+          // Writes run at most a few checkpoints ahead of durability: a crash loses little, memory stays flat,
+          // and a target whose commit is slow (the embedded store sends welcome mails there) paces the run.
+          while (this.checkpointsPending.length > CHECKPOINTS_AHEAD) await this.checkpointsPending[0];
+          // Checked right before each start: the abort may have come while this lane waited or worked.
           if (signal?.aborted) {
             interrupted = true;
             this.skip(op);
             continue;
           }
-          // Writes run at most a few checkpoints ahead of durability: a crash loses little, memory stays flat,
-          // and a target whose commit is slow (the embedded store sends welcome mails there) paces the run.
-          while (this.checkpointsPending.length > CHECKPOINTS_AHEAD) await this.checkpointsPending[0];
           await this.runOp(op);
         }
       };

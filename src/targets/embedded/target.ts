@@ -319,7 +319,13 @@ export class EmbeddedTarget implements Target {
     // so their mails wait for the next one.
     const ids = this.welcomeQueue;
     this.welcomeQueue = [];
-    await store.commit();
+    try {
+      await store.commit();
+    } catch (err) {
+      // Not durable: their mails wait for a commit that succeeds.
+      this.welcomeQueue = ids.concat(this.welcomeQueue);
+      throw err;
+    }
     if (ids.length === 0 || store.readOnly) return;
     await this.drainWelcomes(ids);
     await store.commit();
