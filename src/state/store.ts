@@ -54,7 +54,7 @@ export interface SourceHealth {
  * run that recorded it left them.
  */
 export interface ConvergedInput {
-  /** SHA-256 over the input file, the mapping file, the configuration and the pbxsync version. */
+  /** SHA-256 over the input file, the mapping text in use, the configuration and the pbxsync version. */
   fingerprint: string;
   /** The target's revision right after that run (Engine.targetRevision). */
   targetRevision: string;
