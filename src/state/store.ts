@@ -159,9 +159,12 @@ export class StateStore {
   /** Binding changes since the last save, in order. */
   private pending: LogEntry[] = [];
   /** `state.json` differs from what is on disk (or is not on disk yet). */
-  private stateDirty: boolean;
+  private stateDirty = false;
   /** The bindings must be written as a new snapshot at the next save (an old `state.json` held them). */
-  private foldNeeded: boolean;
+  private foldNeeded = false;
+  // Set by take(), from the constructor and from refresh().
+  private db!: Low<StateFileData>;
+  private known!: KnownFiles;
   /** Saves run one after the other. */
   private saving: Promise<void> = Promise.resolve();
 
@@ -173,12 +176,10 @@ export class StateStore {
     readonly file: string,
     /** The state folder. */
     readonly dir: string,
-    private db: Low<StateFileData>,
-    private known: KnownFiles,
-    options: { stateDirty: boolean; foldNeeded: boolean },
+    loaded: Loaded,
+    stamp: string,
   ) {
-    this.stateDirty = options.stateDirty;
-    this.foldNeeded = options.foldNeeded;
+    this.take(loaded, stamp);
   }
 
   /** Opens `<stateDir>/state.json` and the bindings (snapshot + log), starting empty when they do not exist. */
@@ -186,9 +187,7 @@ export class StateStore {
     await mkdir(stateDir, { recursive: true });
     const stamp = await filesStamp(stateDir);
     const loaded = await StateStore.load(stateDir);
-    const store = new StateStore(path.join(stateDir, STATE_FILE), path.resolve(stateDir), loaded.db, loaded.known, loaded);
-    store.take(loaded, stamp);
-    return store;
+    return new StateStore(path.join(stateDir, STATE_FILE), path.resolve(stateDir), loaded, stamp);
   }
 
   private static async load(stateDir: string): Promise<Loaded> {
