@@ -190,7 +190,7 @@ export async function recordConverged(
       converged &&
       read !== undefined &&
       read.complete &&
-      read.issues.length === 0 &&
+      // The plan's issues hold the read's own (rejected rows) and the planner's.
       !run.plan.issues.some((i) => i.source === name) &&
       !waiting.has(name) &&
       after.get(name) === fingerprint &&
@@ -208,7 +208,6 @@ export async function recordConverged(
             mode: read!.mode,
             count: read!.count,
             desired: read!.desiredCount,
-            outOfScope: read!.outOfScope.length,
           }
         : undefined,
     );

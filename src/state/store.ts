@@ -67,7 +67,6 @@ export interface ConvergedInput {
   count: number;
   /** Users mapped in scope (the skipped run reports them unchanged). */
   desired: number;
-  outOfScope: number;
 }
 
 /**
