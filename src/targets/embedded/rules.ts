@@ -218,9 +218,9 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
     if (typeof value !== 'object' || Array.isArray(value)) refuse(who, 'options', 'options must be a map of strings');
     // The usual input (a mapping's options) already has sorted keys and text values: a spread copies it
     // several times faster than the general path below, into the same fast-properties object.
-    // A frozen map (the mapping's) is shared as it is: nobody can change it under the store.
+    // Stored options are always frozen, so a frozen map (the mapping's) is kept as it is and listings hand
+    // it out without a copy: nobody can change it under the store.
     if (sortedStringMap(value as Record<string, unknown>)) {
-      // Stored options are always frozen, so listings can hand them out without a copy.
       return Object.isFrozen(value) ? (value as Record<string, string>) : shared({ ...(value as Record<string, string>) });
     }
     const entries: Array<[string, string]> = [];
@@ -247,7 +247,8 @@ export function isUserField(name: string): name is UserFieldName {
 
 /**
  * Normalises and validates one field value; throws TerminalError naming `who` and the field. Copies arrays
- * and objects, so the store never shares them with the caller.
+ * and objects the caller could change (a frozen options map and the shared empty list need no copy), so the
+ * store never shares anything mutable with the caller.
  */
 export function normaliseField<K extends UserFieldName>(field: K, value: unknown, who: string): UserFields[K] {
   return (NORMALISERS[field] as Normaliser<K>)(value, who);

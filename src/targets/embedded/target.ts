@@ -436,7 +436,7 @@ export class EmbeddedTarget implements Target {
   }
 }
 
-/** The normalised PbxUser of a stored user: fresh arrays and objects, so callers cannot alter the store. */
+/** The normalised PbxUser of a stored user: fresh arrays, frozen options, so callers cannot alter the store. */
 function toPbxUser(u: StoredUser): PbxUser {
   return {
     id: u.id,
