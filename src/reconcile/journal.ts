@@ -2,6 +2,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { redact } from '../log.js';
+import { isoClock } from '../util/clock.js';
 import { keyString, type IdentityKey } from '../model/index.js';
 import type { Operation, OperationKind, PendingCreate } from './types.js';
 
@@ -66,7 +67,6 @@ export class Journal {
 
   /** Absolute path of the journal file. */
   readonly file: string;
-  private readonly clock: () => Date;
   /** Opened on first write, so constructing a Journal does no I/O. */
   private fd?: number;
   /**
@@ -77,13 +77,12 @@ export class Journal {
    * (another process appending or compacting changes them); otherwise the file is read as before.
    */
   private known?: KnownFile;
-  private lastMs = Number.NaN;
-  private lastTs = '';
+  private readonly timestamp: () => string;
 
   /** A journal at `options.file` (usually `<stateDir>/journal.jsonl`); the file is created on first write. */
   constructor(options: { file: string; clock?: () => Date }) {
     this.file = path.resolve(options.file);
-    this.clock = options.clock ?? (() => new Date());
+    this.timestamp = isoClock(options.clock ?? (() => new Date()));
   }
 
   /** A journal at `<stateDir>/journal.jsonl`. */
@@ -102,17 +101,6 @@ export class Journal {
       }
     }
     return this.fd;
-  }
-
-  /** The clock as ISO text; 200,000 records fall into far fewer milliseconds, so the text is reused. */
-  private timestamp(): string {
-    const now = this.clock();
-    const ms = now.getTime();
-    if (ms !== this.lastMs) {
-      this.lastMs = ms;
-      this.lastTs = now.toISOString();
-    }
-    return this.lastTs;
   }
 
   private record(runId: string, op: Operation, phase: JournalRecord['phase'], error?: string, retryable?: boolean): string {
