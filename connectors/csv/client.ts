@@ -50,8 +50,14 @@ export interface OpenCsvOptions {
   chunkSize?: number;
 }
 
+/**
+ * A complete row as the worker thread of threaded.ts sends it: `[line, ...cells]`, the cells of the header's
+ * named columns in header order.
+ */
+export type PackedRow = Array<string | number>;
+
 /** An opened CSV file: the header is known, the rows stream on demand. */
-export interface CsvFile {
+export interface CsvFile<Row = CsvRow> {
   file: string;
   encoding: CsvEncoding;
   /** The file started with a byte order mark. */
@@ -61,12 +67,14 @@ export interface CsvFile {
   header: string[];
   /** Line the header is on. */
   headerLine: number;
+  /** The rows are parsed on a worker thread (threaded.ts). */
+  thread: boolean;
   /**
    * Data rows in file order; empty rows (also rows of bare delimiters, which Excel leaves below a table) are
    * skipped. Iterate once. Throws when the file cannot be read on (I/O error, abort): the read is then
    * incomplete.
    */
-  rows: AsyncIterable<CsvRow>;
+  rows: AsyncIterable<Row>;
   /** Releases the file handle; safe to call more than once and after the rows ended. */
   close(): Promise<void>;
 }
@@ -237,6 +245,18 @@ function firstLineBounds(buf: Buffer): { start: number; end: number } {
  * @throws CsvFileError when the file is missing, unreadable, empty, or its header is unusable.
  */
 export async function openCsvFile(file: string, options: OpenCsvOptions = {}): Promise<CsvFile> {
+  return open(file, options, false) as Promise<CsvFile>;
+}
+
+/**
+ * {@link openCsvFile} for the reader thread (threaded.ts): complete rows come as {@link PackedRow}s, which skips
+ * building a cells object that would only be taken apart again to be sent.
+ */
+export async function openCsvFilePacked(file: string, options: OpenCsvOptions = {}): Promise<CsvFile<CsvRow | PackedRow>> {
+  return open(file, options, true);
+}
+
+async function open(file: string, options: OpenCsvOptions, packed: boolean): Promise<CsvFile<CsvRow | PackedRow>> {
   const signal = options.signal;
   const chunkSize = options.chunkSize ?? 64 * 1024;
   let size: number;
@@ -304,7 +324,7 @@ export async function openCsvFile(file: string, options: OpenCsvOptions = {}): P
         options.delimiter && options.delimiter !== 'auto' ? options.delimiter : detectDelimiter(firstLine);
     }
 
-    const parser = new CsvRowParser(delimiter, lineOffset);
+    const parser = new CsvRowParser(delimiter, lineOffset, packed);
     for (const buf of pre) await parser.write(buf);
     while (!parser.headerSeen) {
       const next = await chunks.next();
@@ -317,7 +337,7 @@ export async function openCsvFile(file: string, options: OpenCsvOptions = {}): P
     if (!parser.headerSeen) throw new CsvFileError(`${file} has no header line`);
     if (parser.headerError) throw new CsvFileError(`${file}: ${parser.headerError}`);
 
-    async function* rows(): AsyncGenerator<CsvRow> {
+    async function* rows(): AsyncGenerator<CsvRow | PackedRow> {
       try {
         for (;;) {
           yield* parser.take();
@@ -339,6 +359,7 @@ export async function openCsvFile(file: string, options: OpenCsvOptions = {}): P
       delimiter,
       header: parser.header,
       headerLine: parser.headerLine,
+      thread: false,
       rows: rows(),
       close,
     };
@@ -386,7 +407,7 @@ class CsvRowParser {
 
   private readonly parser: RecordTap;
   private failure: Error | undefined;
-  private queue: CsvRow[] = [];
+  private queue: Array<CsvRow | PackedRow> = [];
   /** csv-parse's line count at the end of the last record. */
   private lastEndLine = 0;
   private lastEmptyLines = 0;
@@ -399,6 +420,7 @@ class CsvRowParser {
   constructor(
     delimiter: CsvDelimiter,
     private readonly lineOffset: number,
+    private readonly packed: boolean,
   ) {
     this.parser = new RecordTap(
       {
@@ -459,6 +481,17 @@ class CsvRowParser {
     }
     const names = this.header;
     const width = names.length;
+    if (this.packed && n === width && breakAt < 0) {
+      const packed: PackedRow = [start];
+      let blank = true;
+      for (let i = 0; i < n; i++) {
+        const value = record[i].trim();
+        if (value.length !== 0) blank = false;
+        if (names[i].length !== 0) packed.push(value);
+      }
+      if (!blank) this.queue.push(packed);
+      return;
+    }
     // WARNING: a copy of the template, not `{}` filled by keyed stores: V8 turns an object that gets more than
     // a dozen properties that way into a hash table, so every row (45 columns in the 3CX format) became one,
     // ~3x bigger and slower to read for the mapping. A short row keeps only the cells it has.
@@ -546,7 +579,7 @@ class CsvRowParser {
   }
 
   /** Rows parsed so far; empties the queue. */
-  *take(): Generator<CsvRow> {
+  *take(): Generator<CsvRow | PackedRow> {
     const q = this.queue;
     if (q.length === 0) return;
     this.queue = [];

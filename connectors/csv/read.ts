@@ -4,7 +4,8 @@
 import type { CsvSourceSettings } from '../../src/config/types.js';
 import { describeError } from '../../src/errors/index.js';
 import type { RecordIssue, SourceEvent } from '../../src/model/index.js';
-import { openCsvFile, type CsvFile } from './client.js';
+import type { CsvFile } from './client.js';
+import { openCsvFileAuto } from './threaded.js';
 import { csvRowToIdentity, duplicateKeyMessage, resolveKeyColumn } from './transform.js';
 
 /** Options of {@link readCsvFile}. */
@@ -46,7 +47,7 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
 
   let csv: CsvFile;
   try {
-    csv = await openCsvFile(file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
+    csv = await openCsvFileAuto(file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
   } catch (err) {
     yield fileIssue(describeError(err));
     yield { type: 'end', mode, complete: false };

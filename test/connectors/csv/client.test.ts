@@ -353,7 +353,8 @@ test('an aborted read stops with the abort reason', async (t) => {
   t.true(seen < 2000);
 });
 
-test('performance: 100,000 rows × 45 columns cost little more than csv-parse alone', async (t) => {
+test('100,000 rows × 45 columns: every row arrives with the cells csv-parse reads in it', async (t) => {
+  // How fast this is belongs to the benchmark (bench/import.ts), not to a timer here.
   const dir = await tempDir(t);
   const lines: string[] = [THREECX_COLUMNS.join(',')];
   for (let i = 0; i < 100_000; i++) {
@@ -365,27 +366,16 @@ test('performance: 100,000 rows × 45 columns cost little more than csv-parse al
   }
   const file = await writeCsv(dir, 'big.csv', lines);
 
-  // Baseline: csv-parse streaming the same file into plain arrays, nothing else. Measured beside our reader,
-  // so a busy machine slows both and the ratio still holds.
-  let started = performance.now();
-  let baselineRows = 0;
-  for await (const _ of createReadStream(file).pipe(parse())) baselineRows++;
-  const baseline = performance.now() - started;
-
-  started = performance.now();
+  const records: string[][] = [];
+  for await (const record of createReadStream(file).pipe(parse())) records.push(record as string[]);
   const csv = await openCsvFile(file);
   let count = 0;
-  let last = '';
   for await (const row of csv.rows) {
-    if (!row.problem) count++;
-    last = row.cells.Number;
+    t.is(row.problem, undefined);
+    const record = records[++count];
+    if (count % 1000 === 1 || count === 100_000) t.deepEqual(Object.values(row.cells), record, `row ${count}`);
+    else if (row.cells.Number !== record[0]) t.fail(`row ${count}: ${row.cells.Number}`);
   }
-  const ms = performance.now() - started;
-  t.log(`100,000 rows: ${Math.round(ms)} ms; csv-parse alone ${Math.round(baseline)} ms`);
-  t.is(baselineRows, 100_001);
   t.is(count, 100_000);
-  t.is(last, '199999');
-  // About 1.3× on an idle machine (encoding scan, line numbers, trimming, cell objects). The bound catches an
-  // accidental quadratic step or a per-cell regex, not noise.
-  t.true(ms < baseline * 3 + 1000, `took ${Math.round(ms)} ms against ${Math.round(baseline)} ms`);
+  t.is(records.length, 100_001);
 });
