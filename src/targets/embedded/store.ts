@@ -18,9 +18,9 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
  *   whole store;
  * - the **journal** (`pbx.json.journal`, one JSON line per commit holding the users changed by that commit)
  *   makes a commit durable without rewriting the whole document each time.
- * The document is rewritten ("compacted") when the journal has grown as large as the document, and on
- * close; so the bytes written over an import are a small multiple of the final size rather than
- * (commits × size). Opening reads the document, then replays journal lines newer than the document's `seq`.
+ * The document is rewritten ("compacted") when most of what the two hold is superseded (see
+ * READ_TO_LIVE_RATIO), and on close; so the bytes written over an import are about twice the final size
+ * rather than (commits × size). Opening reads the document, then replays journal lines newer than the document's `seq`.
  * A torn last line (a crash while appending) belongs to a commit that never returned and is dropped.
  */
 
@@ -28,12 +28,13 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
 export const STORE_VERSION = 1;
 
 /**
- * The journal grows to this multiple of the document before the document is rewritten. An import commits
- * every checkpoint; at 1x the document was rewritten each time it doubled (about three times the final
- * size written and serialised over a 100,000-user import), at 3x it is about two. Replaying a longer
- * journal only happens after a crash (close folds it into the document).
+ * The document is rewritten once this many bytes are read on open for every byte of live data, i.e. once at
+ * least half of what the document and the journal hold together is superseded (users changed again, or
+ * deleted). A journal of new users is all live data: it stays a journal until close folds it in, so an
+ * import serialises each user once per commit and once at close, never again in between (a rule relative to
+ * the document's size alone rewrote a growing document several times over a 100,000-user import).
  */
-const JOURNAL_TO_DOCUMENT_RATIO = 3;
+const READ_TO_LIVE_RATIO = 2;
 
 /** A department as stored. */
 export interface StoredDepartment {
@@ -135,6 +136,8 @@ export class EmbeddedStore {
   /** Users in the document as last read or written (with documentBytes: the bytes a user takes there). */
   private documentUsers = 0;
   private journalBytes = 0;
+  /** User records in the journal (a user changed twice counts twice). */
+  private journalUsers = 0;
   private writes = 0;
   private commitChain: Promise<unknown> = Promise.resolve();
   private release?: () => Promise<void>;
@@ -201,6 +204,7 @@ export class EmbeddedStore {
       if (before === after || attempt >= 4) {
         this.build(this.db.data, journal.entries, before !== undefined);
         this.journalBytes = journal.goodBytes;
+        this.journalUsers = journal.entries.reduce((n, e) => n + e.upsert.length, 0);
         if (journal.tornBytes > 0 && !this.readOnly) {
           this.logger.warn('dropped an incomplete last commit from the PBX store journal (the process stopped while writing it)', {
             file: this.journalFile,
@@ -400,12 +404,11 @@ export class EmbeddedStore {
     if (this.lockLost) {
       throw new LockedError(`the lock on the PBX store ${this.file} was lost; not writing`, { cause: this.lockLost });
     }
-    // A change set that would take the journal past the compaction threshold anyway (the bulk of an import)
-    // goes straight into a new document: durable the same way (atomic rename, then the journal is emptied),
-    // without writing every changed user twice.
-    const perUser = this.documentUsers > 0 ? this.documentBytes / this.documentUsers : 0;
-    const estimate = this.journalBytes + perUser * (this.dirtyUsers.size + this.deletedUsers.size);
-    if (this.documentMissing || estimate >= Math.max(this.compactMinBytes, JOURNAL_TO_DOCUMENT_RATIO * this.documentBytes)) {
+    // A change set that would make the compaction due anyway (most users changed at once) goes straight into
+    // a new document: durable the same way (atomic rename, then the journal is emptied), without writing
+    // every changed user twice.
+    const changes = this.dirtyUsers.size + this.deletedUsers.size;
+    if (this.documentMissing || this.compactionDue(this.bytesPerUser() * changes, changes)) {
       await this.writeDocument();
       this.writes++;
       return;
@@ -437,8 +440,25 @@ export class EmbeddedStore {
     }
     this.seq = seq;
     this.journalBytes += written;
+    this.journalUsers += upsert.length;
     this.writes++;
-    if (this.journalBytes >= Math.max(this.compactMinBytes, JOURNAL_TO_DOCUMENT_RATIO * this.documentBytes)) await this.writeDocument();
+    if (this.compactionDue(0, 0)) await this.writeDocument();
+  }
+
+  /** Average bytes of a user record, from the document, else from the journal (0 when neither has one). */
+  private bytesPerUser(): number {
+    if (this.documentUsers > 0) return this.documentBytes / this.documentUsers;
+    return this.journalUsers > 0 ? this.journalBytes / this.journalUsers : 0;
+  }
+
+  /**
+   * True when the journal, grown by `extraBytes` in `extraRecords` more user records, is past compactMinBytes
+   * and a load would read READ_TO_LIVE_RATIO user records or more (document and journal) per live user.
+   */
+  private compactionDue(extraBytes: number, extraRecords: number): boolean {
+    if (this.journalBytes + extraBytes < this.compactMinBytes) return false;
+    const records = this.documentUsers + this.journalUsers + extraRecords;
+    return records >= READ_TO_LIVE_RATIO * Math.max(1, this.byIdMap.size);
   }
 
   /**
@@ -474,6 +494,7 @@ export class EmbeddedStore {
     this.documentMissing = false;
     this.documentBytes = (await fs.stat(this.file)).size;
     this.documentUsers = users.length;
+    this.journalUsers = 0;
     if (this.journalBytes > 0) {
       // The document holds every journalled commit (its seq says so), so a crash before this truncate
       // only leaves lines that replay skips.

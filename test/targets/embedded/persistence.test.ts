@@ -71,22 +71,49 @@ test('close folds the journal into the document', async (t) => {
   t.deepEqual((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
 });
 
-test('the document is rewritten once the journal would pass three times its size, and the journal emptied', async (t) => {
+test('new users stay in the journal until close: an import serialises each user once per commit, not again in between', async (t) => {
   const dir = await tempDir(t);
   const target = await openTarget(t, dir, { compactMinBytes: 1 });
   const journal = path.join(dir, 'pbx.json.journal');
+  const documentIno = async () => (await fs.stat(path.join(dir, 'pbx.json'))).ino;
   await target.createUser(userInput({ extension: '1001' }));
-  await target.commit();
-  await target.createUser(userInput({ extension: '1002' }));
-  await target.createUser(userInput({ extension: '1003' }));
-  await target.commit(); // two users < three times a document of one: journalled
+  await target.commit(); // the first commit writes the document
+  const first = await documentIno();
+  let journalled = 0;
+  for (let i = 2; i <= 20; i++) {
+    await target.createUser(userInput({ extension: String(1000 + i) }));
+    await target.commit();
+    const size = (await fs.stat(journal)).size;
+    t.true(size > journalled, `commit ${i} appended to the journal`);
+    journalled = size;
+  }
+  t.is(await documentIno(), first, 'the document was not rewritten while only new users arrived');
+  t.is(target.writeCount(), 20);
+  await target.close();
+  t.is((await fs.stat(journal)).size, 0);
+  t.is(JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8')).users.length, 20);
+});
+
+test('changes are journalled until half of what a load reads is superseded; then the document is rewritten', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir, { compactMinBytes: 1 });
+  const journal = path.join(dir, 'pbx.json.journal');
+  const users = [];
+  for (const extension of ['1001', '1002', '1003', '1004']) users.push(await target.createUser(userInput({ extension })));
+  await target.commit(); // the document: 4 records for 4 users
+  await target.updateUser(users[0].id, { lastName: 'One' });
+  await target.commit(); // 5 records for 4 users: journalled
+  await target.updateUser(users[1].id, { lastName: 'Two' });
+  await target.updateUser(users[2].id, { lastName: 'Three' });
+  await target.commit(); // 7 records for 4 users: journalled
   t.true((await fs.stat(journal)).size > 0);
-  for (const extension of ['1004', '1005']) await target.createUser(userInput({ extension }));
-  await target.commit(); // journal of two + two more > three times the document: a new document instead
-  t.is((await fs.stat(journal).catch(() => undefined))?.size ?? 0, 0);
-  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
-  t.is(doc.users.length, 5);
   t.is(target.writeCount(), 3);
+  await target.updateUser(users[3].id, { lastName: 'Four' });
+  await target.commit(); // 8 records for 4 users: a new document instead, the journal emptied
+  t.is((await fs.stat(journal)).size, 0);
+  t.is(target.writeCount(), 4);
+  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
+  t.deepEqual(doc.users.map((u: { lastName: string }) => u.lastName), ['One', 'Two', 'Three', 'Four']);
 });
 
 test('a read-only target reads a store another process holds and refuses writes', async (t) => {
@@ -153,22 +180,6 @@ test('a document that is not a store is refused with the file named', async (t) 
   // The failed open released its lock.
   await fs.writeFile(path.join(dir, 'pbx.json'), JSON.stringify({ version: 1, installId: 'i', seq: 0, departments: [], users: [] }));
   await t.notThrowsAsync(openTarget(t, dir));
-});
-
-test('a small commit after a large one is journalled; the document is rewritten once the journal outgrows it', async (t) => {
-  const dir = await tempDir(t);
-  const target = await openTarget(t, dir, { compactMinBytes: 1 });
-  for (const extension of ['1001', '1002', '1003', '1004']) await target.createUser(userInput({ extension }));
-  await target.commit(); // the document
-  await target.createUser(userInput({ extension: '1005' }));
-  await target.commit(); // one user < the document with four: journalled
-  t.true((await fs.stat(path.join(dir, 'pbx.json.journal'))).size > 0);
-  for (let i = 6; i <= 17; i++) await target.createUser(userInput({ extension: String(1000 + i) }));
-  await target.commit(); // journal + twelve users > three times the document: rewritten, journal emptied
-  t.is((await fs.stat(path.join(dir, 'pbx.json.journal'))).size, 0);
-  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
-  t.is(doc.users.length, 17);
-  t.is(target.writeCount(), 3);
 });
 
 test('the document has one user per line and is still one JSON document; an older single-line one is read and rewritten', async (t) => {
