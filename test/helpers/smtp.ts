@@ -32,16 +32,19 @@ export async function slowSmtp(
 }
 
 /** The apply journal's records (a torn last line, from a killed writer, is reported as phase 'torn'). */
-export async function journalLines(file: string): Promise<Array<{ phase: string; kind: string }>> {
+export async function journalLines(file: string): Promise<Array<{ phase: string; kind: string; opId?: string }>> {
   const text = await fs.readFile(file, 'utf8').catch(() => '');
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => {
+    .flatMap((l) => {
       try {
-        return JSON.parse(l);
+        const line = JSON.parse(l);
+        // A batch line holds several operations' records: [opId, kind, source, anchor, extension] each.
+        if (Array.isArray(line.ops)) return line.ops.map(([opId, kind]: [string, string]) => ({ phase: line.phase, kind, opId }));
+        return [line];
       } catch {
-        return { phase: 'torn', kind: '' }; // the line being written when the process died
+        return [{ phase: 'torn', kind: '' }]; // the line being written when the process died
       }
     });
 }

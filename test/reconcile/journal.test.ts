@@ -2,7 +2,7 @@ import test from 'ava';
 import { appendFile, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Journal, type JournalRecord } from '../../src/reconcile/journal.js';
+import { Journal, readJournalRecords, type JournalRecord } from '../../src/reconcile/journal.js';
 import type { Operation } from '../../src/reconcile/types.js';
 
 const op = (anchor: string, kind: Operation['kind'] = 'create', extension = '1000'): Operation => ({
@@ -18,11 +18,9 @@ async function open() {
   return { dir, journal: await Journal.open(dir) };
 }
 
+/** The file's records, batch lines expanded. */
 async function lines(file: string): Promise<JournalRecord[]> {
-  return (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter((l) => l)
-    .map((l) => JSON.parse(l) as JournalRecord);
+  return readJournalRecords(file);
 }
 
 test('pendingCreates: starts without done, keeping retryable failures, dropping refusals and settled keys', async (t) => {
@@ -98,4 +96,34 @@ test('100,000 operations batched the way apply does: every start and done reache
   t.is(records.filter((r) => r.phase === 'done').length, 100_000);
   t.deepEqual(await journal.pendingCreates(), []);
   await journal.close();
+});
+
+test('operations announced or confirmed together share one line; single-record lines of earlier versions still count', async (t) => {
+  const { dir, journal } = await open();
+  const file = path.join(dir, 'journal.jsonl');
+  // A journal an earlier version left: one record per line, a create started and never confirmed.
+  const legacy: JournalRecord = { ts: '2026-01-01T00:00:00.000Z', runId: 'r0', opId: 'create:inbox/old', kind: 'create', key: { source: 'inbox', anchor: 'old' }, extension: '999', phase: 'start' };
+  await appendFile(file, JSON.stringify(legacy) + '\n');
+  const ops = Array.from({ length: 30 }, (_, i) => op(`n${i}`, 'create', String(1000 + i)));
+  for (const o of ops) journal.start('r1', o);
+  await journal.flushStarts();
+  for (const o of ops.slice(0, 20)) journal.done('r1', o);
+  journal.failed('r1', ops[20], 'refused', false);
+  for (const o of ops.slice(21, 25)) journal.done('r1', o);
+  await journal.flushCompletions();
+  await journal.close();
+
+  const text = await readFile(file, 'utf8');
+  t.is(text.trimEnd().split('\n').length, 1 + 1 + 3, 'legacy line, one start line, done / failed / done');
+  const records = await lines(file);
+  t.is(records.length, 1 + 30 + 25);
+  t.deepEqual(records[1], { ts: records[1].ts, runId: 'r1', opId: 'create:inbox/n0', kind: 'create', key: { source: 'inbox', anchor: 'n0' }, extension: '1000', phase: 'start' });
+  t.deepEqual(records.slice(31).map((r) => `${r.opId} ${r.phase}`).slice(19, 22), ['create:inbox/n19 done', 'create:inbox/n20 failed', 'create:inbox/n21 done']);
+
+  const again = await Journal.open(dir);
+  t.deepEqual(
+    (await again.pendingCreates()).map((p) => p.key.anchor),
+    ['n25', 'n26', 'n27', 'n28', 'n29', 'old'],
+  );
+  await again.close();
 });
