@@ -3,7 +3,7 @@ import { PbxsyncError, RetryableError, TerminalError, describeError, isRetryable
 import { redact, type Logger } from '../log.js';
 import { SECRET_FIELDS, newUserFields, keyString, type PbxUser, type UserFieldName, type UserFields } from '../model/index.js';
 import type { StateStore } from '../state/store.js';
-import type { CreateUserInput, Target } from '../targets/types.js';
+import type { CreatedUser, CreateUserInput, Target } from '../targets/types.js';
 import { sameField } from './fields.js';
 import type { Journal } from './journal.js';
 import { summarise } from './plan.js';
@@ -121,6 +121,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Checkpoints that may be pending while new operations still start (see Applier.run). */
 const CHECKPOINTS_AHEAD = 2;
 
+/** Users per Target.createUsers call at most (fewer when checkpoints come more often). */
+const CREATE_BATCH = 250;
+
 class Applier {
   private readonly target: Target;
   private readonly queue: PQueue;
@@ -177,6 +180,10 @@ class Applier {
     let interrupted = false;
     for (const phase of PHASES) {
       const phaseOps = runnable.filter((o) => phase.includes(o.kind));
+      if (phase.length === 1 && phase[0] === 'create' && this.target.createUsers && !this.paced) {
+        if (await this.runCreateBatches(phaseOps)) interrupted = true;
+        continue;
+      }
       // `concurrency` lanes take the next operation as each finishes: never more in flight, and no promise
       // per waiting operation (a Promise.race over the in-flight set per operation cost more than the
       // embedded store's writes).
@@ -244,12 +251,14 @@ class Applier {
     }
   }
 
-  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` with retries; `firstError` counts as the first attempt's failure (it happened elsewhere). */
+  private async withRetry<T>(fn: () => Promise<T>, firstError?: unknown): Promise<T> {
     const { signal } = this.options;
     const base = this.options.retryBaseMs ?? 500;
     const max = this.options.retryMaxMs ?? 30_000;
     for (let attempt = 0; ; attempt++) {
       try {
+        if (attempt === 0 && firstError !== undefined) throw firstError;
         // The run loop already bounds the operations in flight; the queue is only needed to pace writes.
         return await (this.paced ? this.queue.add(fn) : fn());
       } catch (err) {
@@ -268,12 +277,66 @@ class Applier {
     }
   }
 
-  private async runOp(op: Operation): Promise<void> {
+  /**
+   * Creates through Target.createUsers, a batch at a time: the batch's starts are journaled in one write, one
+   * call creates its users, and each result counts like a createUser of its own. A user refused retryably
+   * gets the per-operation path and its retries. Returns true when the abort signal stopped it.
+   */
+  private async runCreateBatches(ops: Operation[]): Promise<boolean> {
+    const { journal, signal } = this.options;
+    const size = Math.max(1, Math.min(this.checkpointEvery, CREATE_BATCH));
+    for (let i = 0; i < ops.length; i += size) {
+      while (this.checkpointsPending.length > CHECKPOINTS_AHEAD) await this.checkpointsPending[0];
+      if (signal?.aborted) {
+        for (let k = i; k < ops.length; k++) this.skip(ops[k]);
+        return true;
+      }
+      const batch = ops.slice(i, i + size);
+      for (const op of batch) journal.start(this.plan.runId, op);
+      let results: Array<CreatedUser | Error>;
+      try {
+        await journal.flushStarts();
+        results = await this.withRetry(() => this.target.createUsers!(batch.map((op) => this.createInput(op))));
+      } catch (err) {
+        for (const op of batch) this.failOp(op, err);
+        this.progress(batch.length);
+        continue;
+      }
+      const retry: Array<{ op: Operation; error: Error }> = [];
+      for (let k = 0; k < batch.length; k++) {
+        const op = batch[k];
+        const result = results[k];
+        if (result instanceof Error) {
+          if (isRetryable(result)) retry.push({ op, error: result });
+          else this.failOp(op, result);
+        } else if (result) {
+          this.applied.push(op);
+          this.pendingDone.push({ op, created: { id: result.id, extension: result.extension } });
+        } else {
+          this.failOp(op, new TerminalError('the target returned no result for this user'));
+        }
+      }
+      this.progress(batch.length - retry.length);
+      // Backoff (and Retry-After) as if the batch call had been this user's first attempt.
+      for (const { op, error } of retry) await this.runOp(op, error);
+    }
+    return signal?.aborted ?? false;
+  }
+
+  /** Counts finished operations, reports progress, and checkpoints when enough are waiting. */
+  private progress(count: number): void {
+    this.done += count;
+    this.options.onProgress?.(this.done, this.ops.length);
+    if (this.pendingDone.length + this.pendingFailed.length >= this.checkpointEvery) this.scheduleCheckpoint();
+  }
+
+  /** One operation through the target's single-user calls; `firstError`: its first attempt already failed so. */
+  private async runOp(op: Operation, firstError?: unknown): Promise<void> {
     const { journal, logger } = this.options;
     journal.start(this.plan.runId, op);
     try {
       await journal.flushStarts();
-      const user = await this.withRetry(() => this.write(op));
+      const user = await this.withRetry(() => this.write(op), firstError);
       this.applied.push(op);
       this.pendingDone.push({ op, created: user && { id: user.id, extension: user.extension } });
       // WARNING: winston runs the whole format chain (redaction, JSON) for every call, also below its level;
@@ -281,14 +344,16 @@ class Applier {
       // lack the level check; they get every call.)
       if (logger.isDebugEnabled?.() ?? true) logger.debug('applied', { runId: this.plan.runId, op: op.id, kind: op.kind, extension: op.extension });
     } catch (err) {
-      const retryable = isRetryable(err);
-      const field = err instanceof TerminalError && err.field ? ` field ${err.field}:` : '';
-      const who = `${op.kind} ${op.extension}${op.name ? ` ${op.name}` : ''}${op.key ? ` (${keyString(op.key)})` : ''}`;
-      this.fail(op, `${who}:${field} ${redact(describeError(err))}`, retryable);
+      this.failOp(op, err);
     }
-    this.done++;
-    this.options.onProgress?.(this.done, this.ops.length);
-    if (this.pendingDone.length + this.pendingFailed.length >= this.checkpointEvery) this.scheduleCheckpoint();
+    this.progress(1);
+  }
+
+  /** Fails an operation with a message naming the user and, when known, the field. */
+  private failOp(op: Operation, err: unknown): void {
+    const field = err instanceof TerminalError && err.field ? ` field ${err.field}:` : '';
+    const who = `${op.kind} ${op.extension}${op.name ? ` ${op.name}` : ''}${op.key ? ` (${keyString(op.key)})` : ''}`;
+    this.fail(op, `${who}:${field} ${redact(describeError(err))}`, isRetryable(err));
   }
 
   private fail(op: Operation, error: string, retryable: boolean): void {
@@ -320,13 +385,8 @@ class Applier {
 
   private async write(op: Operation): Promise<PbxUser | undefined> {
     switch (op.kind) {
-      case 'create': {
-        const input: CreateUserInput = Object.assign(newUserFields(), this.changes(op), {
-          extension: op.extension,
-          sendWelcome: op.sendWelcome ?? false,
-        });
-        return this.target.createUser(input);
-      }
+      case 'create':
+        return this.target.createUser(this.createInput(op));
       case 'update':
       case 'enable':
       case 'disable':
@@ -344,6 +404,10 @@ class Applier {
       default:
         throw new TerminalError(`operation ${op.id} cannot be applied`);
     }
+  }
+
+  private createInput(op: Operation): CreateUserInput {
+    return Object.assign(newUserFields(), this.changes(op), { extension: op.extension, sendWelcome: op.sendWelcome ?? false });
   }
 
   private userId(op: Operation): string {

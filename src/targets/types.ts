@@ -27,6 +27,12 @@ export interface Target {
 
   /** Creates a user; the target generates credentials (SIP auth, web password, PIN when none given). */
   createUser(input: CreateUserInput): Promise<PbxUser>;
+  /**
+   * Creates several users in one call (optional; without it apply calls createUser per user). Returns one
+   * entry per input, in order: the user created, or the Error that refused it (classified like createUser's,
+   * retryable or not). Throws only when nothing was created, so the whole call may be retried.
+   */
+  createUsers?(inputs: CreateUserInput[]): Promise<Array<CreatedUser | Error>>;
   /** Changes only the fields given. */
   updateUser(id: string, changes: Partial<UserFields>): Promise<void>;
   /** Deletes users; per-user failures are returned, not thrown. */
@@ -59,6 +65,12 @@ export interface CreateUserInput extends UserFields {
   extension: string;
   /** Send the welcome e-mail after creation (when the user has an e-mail). */
   sendWelcome: boolean;
+}
+
+/** What Target.createUsers reports of a user it created. */
+export interface CreatedUser {
+  id: string;
+  extension: string;
 }
 
 /** Result of one delete. */

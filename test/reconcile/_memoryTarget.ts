@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PbxUser, UserFields } from '../../src/model/index.js';
-import type { CreateUserInput, DeleteResult, Target, TargetLimits } from '../../src/targets/types.js';
+import type { CreatedUser, CreateUserInput, DeleteResult, Target, TargetLimits } from '../../src/targets/types.js';
 
 /** One recorded call. */
 export interface Call {
@@ -112,5 +112,28 @@ export class MemoryTarget implements Target {
   /** Users as an ActualState user list. */
   snapshot(): PbxUser[] {
     return [...this.users.values()].map((u) => structuredClone(u));
+  }
+}
+
+/**
+ * A MemoryTarget that also offers Target.createUsers (as the embedded store does): each input goes through
+ * createUser (recorded, failing as configured), a failure becoming that input's result.
+ */
+export class BatchMemoryTarget extends MemoryTarget {
+  /** Sizes of the createUsers calls, in order. */
+  readonly batches: number[] = [];
+
+  async createUsers(inputs: CreateUserInput[]): Promise<Array<CreatedUser | Error>> {
+    this.batches.push(inputs.length);
+    const out: Array<CreatedUser | Error> = [];
+    for (const input of inputs) {
+      try {
+        const user = await this.createUser(input);
+        out.push({ id: user.id, extension: user.extension });
+      } catch (err) {
+        out.push(err as Error);
+      }
+    }
+    return out;
   }
 }

@@ -5,11 +5,17 @@ import path from 'node:path';
 import { ConflictError, RetryableError, TerminalError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
 import { apply, type ApplyOptions } from '../../src/reconcile/apply.js';
-import { Journal, type JournalRecord } from '../../src/reconcile/journal.js';
+import { Journal, readJournalRecords, type JournalRecord } from '../../src/reconcile/journal.js';
 import { plan } from '../../src/reconcile/plan.js';
 import type { Plan, SourceReadResult } from '../../src/reconcile/types.js';
 import { StateStore } from '../../src/state/store.js';
-import { MemoryTarget } from './_memoryTarget.js';
+import { BatchMemoryTarget, MemoryTarget } from './_memoryTarget.js';
+
+/** The create path through createUser per user, and the one through createUsers (the embedded store's). */
+const CREATE_PATHS: Array<[string, (limits?: ConstructorParameters<typeof MemoryTarget>[0]) => MemoryTarget]> = [
+  ['one call per user', (limits) => new MemoryTarget(limits)],
+  ['createUsers batches', (limits) => new BatchMemoryTarget(limits)],
+];
 import { NOW, NUMBERING, SAFETY, binding, daysAgo, desired, fixed, pbxUser, read } from './_builders.js';
 
 async function setup(t: ExecutionContext, target: MemoryTarget, bindings = [] as ReturnType<typeof binding>[]) {
@@ -38,11 +44,7 @@ function opts(target: MemoryTarget, env: { state: StateStore; journal: Journal }
 }
 
 async function records(file: string): Promise<JournalRecord[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l)
-    .map((l) => JSON.parse(l) as JournalRecord);
+  return readJournalRecords(file);
 }
 
 test('apply: phases run removals, then updates, then adopts, then creates; bindings follow', async (t) => {
@@ -98,60 +100,66 @@ test('apply: a no-op plan writes nothing to the target', async (t) => {
   t.is(target.writeCount(), 0);
 });
 
-test('apply: RetryableError is retried with backoff until it succeeds, honouring Retry-After', async (t) => {
-  const target = new MemoryTarget({ concurrency: 1 });
-  const env = await setup(t, target);
-  target.failOn('createUser', () => new RetryableError('429 Too Many Requests', { retryAfterMs: 120 }), { times: 2 });
-  const p = await planFor(target, env.state, [read({ desired: [desired({ extension: fixed('300') })] })]);
-  const started = Date.now();
-  const report = await apply(p, opts(target, env));
-  t.true(Date.now() - started >= 240, 'waited Retry-After twice');
-  t.is(target.callsOf('createUser').length, 3);
-  t.is(report.applied.length, 1);
-  t.is(report.failed.length, 0);
-});
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: RetryableError is retried with backoff until it succeeds, honouring Retry-After (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 1 });
+    const env = await setup(t, target);
+    target.failOn('createUser', () => new RetryableError('429 Too Many Requests', { retryAfterMs: 120 }), { times: 2 });
+    const p = await planFor(target, env.state, [read({ desired: [desired({ extension: fixed('300') })] })]);
+    const started = Date.now();
+    const report = await apply(p, opts(target, env));
+    t.true(Date.now() - started >= 240, 'waited Retry-After twice');
+    t.is(target.callsOf('createUser').length, 3);
+    t.is(report.applied.length, 1);
+    t.is(report.failed.length, 0);
+  });
+}
 
-test('apply: a terminal failure is reported with user and field, is not retried, and the others apply', async (t) => {
-  const target = new MemoryTarget({ concurrency: 2 });
-  const env = await setup(t, target);
-  target.failOn('createUser', () => new TerminalError('e-mail refused by the PBX', { field: 'email' }), { subject: '301' });
-  target.failOn('createUser', () => new ConflictError('DID held', { holder: 'x' }), { subject: '302' });
-  const p = await planFor(target, env.state, [
-    read({
-      desired: [
-        desired({ anchor: 'a', extension: fixed('300'), fields: { firstName: 'A', email: 'a@example.com' } }),
-        desired({ anchor: 'b', extension: fixed('301'), fields: { firstName: 'Bea', lastName: 'Bold', email: 'b@example.com' } }),
-        desired({ anchor: 'c', extension: fixed('302'), fields: { firstName: 'C', email: 'c@example.com' } }),
-      ],
-    }),
-  ]);
-  const report = await apply(p, opts(target, env));
-  t.is(target.callsOf('createUser').length, 3, 'no retries');
-  t.deepEqual(report.applied.map((o) => o.extension), ['300']);
-  t.is(report.failed.length, 2);
-  t.is(report.failed[0].error, 'create 301 Bea Bold (inbox/b): field email: e-mail refused by the PBX');
-  t.is(report.summary.errors, 2);
-  t.is(report.summary.create, 1);
-  // Terminal failures do not hold the cursor back: they would fail the same way again.
-  t.is(env.state.lastGoodCounts().inbox, 3);
-});
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: a terminal failure is reported with user and field, is not retried, and the others apply (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 2 });
+    const env = await setup(t, target);
+    target.failOn('createUser', () => new TerminalError('e-mail refused by the PBX', { field: 'email' }), { subject: '301' });
+    target.failOn('createUser', () => new ConflictError('DID held', { holder: 'x' }), { subject: '302' });
+    const p = await planFor(target, env.state, [
+      read({
+        desired: [
+          desired({ anchor: 'a', extension: fixed('300'), fields: { firstName: 'A', email: 'a@example.com' } }),
+          desired({ anchor: 'b', extension: fixed('301'), fields: { firstName: 'Bea', lastName: 'Bold', email: 'b@example.com' } }),
+          desired({ anchor: 'c', extension: fixed('302'), fields: { firstName: 'C', email: 'c@example.com' } }),
+        ],
+      }),
+    ]);
+    const report = await apply(p, opts(target, env));
+    t.is(target.callsOf('createUser').length, 3, 'no retries');
+    t.deepEqual(report.applied.map((o) => o.extension), ['300']);
+    t.is(report.failed.length, 2);
+    t.is(report.failed[0].error, 'create 301 Bea Bold (inbox/b): field email: e-mail refused by the PBX');
+    t.is(report.summary.errors, 2);
+    t.is(report.summary.create, 1);
+    // Terminal failures do not hold the cursor back: they would fail the same way again.
+    t.is(env.state.lastGoodCounts().inbox, 3);
+  });
+}
 
-test('apply: retries exhausted keep the source cursor where it was; other sources advance', async (t) => {
-  const target = new MemoryTarget({ concurrency: 2 });
-  const env = await setup(t, target);
-  target.failOn('createUser', () => new RetryableError('503'), { subject: '300' });
-  const p = await planFor(target, env.state, [
-    read({ cursor: 'inbox-2', desired: [desired({ anchor: 'a', extension: fixed('300') })] }),
-    read({ source: 'hr', mode: 'delta', cursor: 'hr-2', desired: [desired({ source: 'hr', anchor: 'h', extension: fixed('400'), fields: { firstName: 'H' } })] }),
-  ]);
-  const report = await apply(p, opts(target, env, { retries: 2 }));
-  t.is(target.callsOf('createUser').filter((c) => c.subject === '300').length, 3);
-  t.is(report.failed.length, 1);
-  const reopened = await StateStore.open(env.dir);
-  t.is(reopened.cursor('inbox'), undefined);
-  t.false('inbox' in reopened.lastGoodCounts());
-  t.is(reopened.cursor('hr'), 'hr-2');
-});
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: retries exhausted keep the source cursor where it was; other sources advance (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 2 });
+    const env = await setup(t, target);
+    target.failOn('createUser', () => new RetryableError('503'), { subject: '300' });
+    const p = await planFor(target, env.state, [
+      read({ cursor: 'inbox-2', desired: [desired({ anchor: 'a', extension: fixed('300') })] }),
+      read({ source: 'hr', mode: 'delta', cursor: 'hr-2', desired: [desired({ source: 'hr', anchor: 'h', extension: fixed('400'), fields: { firstName: 'H' } })] }),
+    ]);
+    const report = await apply(p, opts(target, env, { retries: 2 }));
+    t.is(target.callsOf('createUser').filter((c) => c.subject === '300').length, 3);
+    t.is(report.failed.length, 1);
+    const reopened = await StateStore.open(env.dir);
+    t.is(reopened.cursor('inbox'), undefined);
+    t.false('inbox' in reopened.lastGoodCounts());
+    t.is(reopened.cursor('hr'), 'hr-2');
+  });
+}
 
 test('apply: the target rate limit is respected', async (t) => {
   const target = new MemoryTarget({ concurrency: 8, writesPerSecond: 10 });
@@ -190,83 +198,89 @@ test('apply: concurrency never exceeds the target limit', async (t) => {
   t.is(peak, 3);
 });
 
-test('apply: journal has start then done for each op, checkpoints commit, no secrets', async (t) => {
-  const target = new MemoryTarget({ concurrency: 2 });
-  const env = await setup(t, target);
-  const p = await planFor(target, env.state, [
-    read({ desired: Array.from({ length: 5 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}`, vmPin: '97531' } })) }),
-  ]);
-  await apply(p, opts(target, env, { checkpointEvery: 2 }));
-  t.true(target.callsOf('commit').length >= 3, 'a commit every 2 operations and at the end');
-  // The run finished cleanly, so the journal was rotated: history in journal.1.jsonl, nothing pending left.
-  const history = await records(path.join(env.dir, 'journal.1.jsonl'));
-  t.deepEqual(await records(path.join(env.dir, 'journal.jsonl')), []);
-  for (const op of p.operations) {
-    const phases = history.filter((r) => r.opId === op.id).map((r) => r.phase);
-    t.deepEqual(phases, ['start', 'done'], op.id);
-  }
-  const text = await readFile(path.join(env.dir, 'journal.1.jsonl'), 'utf8');
-  t.false(text.includes('97531'));
-  t.deepEqual(Object.keys(history[0]).sort(), ['extension', 'key', 'kind', 'opId', 'phase', 'runId', 'ts']);
-});
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: journal has start then done for each op, checkpoints commit, no secrets (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 2 });
+    const env = await setup(t, target);
+    const p = await planFor(target, env.state, [
+      read({ desired: Array.from({ length: 5 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}`, vmPin: '97531' } })) }),
+    ]);
+    await apply(p, opts(target, env, { checkpointEvery: 2 }));
+    t.true(target.callsOf('commit').length >= 3, 'a commit every 2 operations and at the end');
+    // The run finished cleanly, so the journal was rotated: history in journal.1.jsonl, nothing pending left.
+    const history = await records(path.join(env.dir, 'journal.1.jsonl'));
+    t.deepEqual(await records(path.join(env.dir, 'journal.jsonl')), []);
+    for (const op of p.operations) {
+      const phases = history.filter((r) => r.opId === op.id).map((r) => r.phase);
+      t.deepEqual(phases, ['start', 'done'], op.id);
+    }
+    const text = await readFile(path.join(env.dir, 'journal.1.jsonl'), 'utf8');
+    t.false(text.includes('97531'));
+    t.deepEqual(Object.keys(history[0]).sort(), ['extension', 'key', 'kind', 'opId', 'phase', 'runId', 'ts']);
+  });
+}
 
-test('apply: a crash after the writes converges on restart without duplicates (pendingCreates)', async (t) => {
-  const target = new MemoryTarget({ concurrency: 2 });
-  const env = await setup(t, target);
-  const sources = [read({ desired: Array.from({ length: 3 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) })];
-  const p1 = await planFor(target, env.state, sources);
-  // The process "dies" at the first checkpoint: users exist in the PBX, nothing else was saved.
-  target.failOn('commit', () => new Error('killed'), { times: 1 });
-  await t.throwsAsync(apply(p1, opts(target, env, { checkpointEvery: 100 })), { message: /checkpoint of run r1 failed/ });
-  t.is(target.users.size, 3);
-  await env.journal.close();
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: a crash after the writes converges on restart without duplicates (pendingCreates) (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 2 });
+    const env = await setup(t, target);
+    const sources = [read({ desired: Array.from({ length: 3 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) })];
+    const p1 = await planFor(target, env.state, sources);
+    // The process "dies" at the first checkpoint: users exist in the PBX, nothing else was saved.
+    target.failOn('commit', () => new Error('killed'), { times: 1 });
+    await t.throwsAsync(apply(p1, opts(target, env, { checkpointEvery: 100 })), { message: /checkpoint of run r1 failed/ });
+    t.is(target.users.size, 3);
+    await env.journal.close();
 
-  const dir = env.dir;
-  const state = await StateStore.open(dir);
-  t.deepEqual(state.bindings(), []);
-  const journal = await Journal.open(dir);
-  t.teardown(() => journal.close().catch(() => undefined));
-  const pending = await journal.pendingCreates();
-  t.deepEqual(
-    pending.map((x) => `${x.key.anchor} ${x.extension}`),
-    ['n0 1000', 'n1 1001', 'n2 1002'],
-  );
+    const dir = env.dir;
+    const state = await StateStore.open(dir);
+    t.deepEqual(state.bindings(), []);
+    const journal = await Journal.open(dir);
+    t.teardown(() => journal.close().catch(() => undefined));
+    const pending = await journal.pendingCreates();
+    t.deepEqual(
+      pending.map((x) => `${x.key.anchor} ${x.extension}`),
+      ['n0 1000', 'n1 1001', 'n2 1002'],
+    );
 
-  const p2 = await planFor(target, state, sources, journal, 'r2');
-  t.deepEqual(p2.operations.map((o) => `${o.kind} ${o.extension} ${o.reason}`), [
-    'adopt 1000 recovered from an interrupted run',
-    'adopt 1001 recovered from an interrupted run',
-    'adopt 1002 recovered from an interrupted run',
-  ]);
-  await apply(p2, { ...opts(target, { state, journal }) });
-  t.is(target.users.size, 3, 'no duplicates');
-  t.is(state.bindings().length, 3);
-  t.deepEqual(await journal.pendingCreates(), []);
+    const p2 = await planFor(target, state, sources, journal, 'r2');
+    t.deepEqual(p2.operations.map((o) => `${o.kind} ${o.extension} ${o.reason}`), [
+      'adopt 1000 recovered from an interrupted run',
+      'adopt 1001 recovered from an interrupted run',
+      'adopt 1002 recovered from an interrupted run',
+    ]);
+    await apply(p2, { ...opts(target, { state, journal }) });
+    t.is(target.users.size, 3, 'no duplicates');
+    t.is(state.bindings().length, 3);
+    t.deepEqual(await journal.pendingCreates(), []);
 
-  const p3 = await planFor(target, state, sources, journal, 'r3');
-  t.deepEqual(p3.operations, [], 'converged');
-});
+    const p3 = await planFor(target, state, sources, journal, 'r3');
+    t.deepEqual(p3.operations, [], 'converged');
+  });
+}
 
-test('apply: abort stops taking new ops, lets in-flight ones finish and saves what was done', async (t) => {
-  const target = new MemoryTarget({ concurrency: 1 });
-  target.delayMs = 20;
-  const env = await setup(t, target);
-  const controller = new AbortController();
-  target.onWrite = (c) => {
-    if (c.method === 'createUser' && target.callsOf('createUser').length === 2) controller.abort();
-  };
-  const p = await planFor(target, env.state, [
-    read({ cursor: 'c2', desired: Array.from({ length: 6 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) }),
-  ]);
-  const report = await apply(p, opts(target, env, { signal: controller.signal }));
-  t.true(report.interrupted);
-  t.is(report.applied.length, 2);
-  t.is(report.skipped.length, 4);
-  t.is(target.users.size, 2);
-  const reopened = await StateStore.open(env.dir);
-  t.is(reopened.bindings().length, 2);
-  t.is(reopened.cursor('inbox'), undefined, 'not all of the source was applied');
-});
+for (const [createPath, makeTarget] of CREATE_PATHS) {
+  test(`apply: abort stops taking new ops, lets in-flight ones finish and saves what was done (${createPath})`, async (t) => {
+    const target = makeTarget({ concurrency: 1 });
+    target.delayMs = 20;
+    const env = await setup(t, target);
+    const controller = new AbortController();
+    target.onWrite = (c) => {
+      if (c.method === 'createUser' && target.callsOf('createUser').length === 2) controller.abort();
+    };
+    const p = await planFor(target, env.state, [
+      read({ cursor: 'c2', desired: Array.from({ length: 6 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) }),
+    ]);
+    const report = await apply(p, opts(target, env, { signal: controller.signal, checkpointEvery: 2 }));
+    t.true(report.interrupted);
+    t.is(report.applied.length, 2);
+    t.is(report.skipped.length, 4);
+    t.is(target.users.size, 2);
+    const reopened = await StateStore.open(env.dir);
+    t.is(reopened.bindings().length, 2);
+    t.is(reopened.cursor('inbox'), undefined, 'not all of the source was applied');
+  });
+}
 
 test('apply: refuses a held plan; dry run writes nothing', async (t) => {
   const target = new MemoryTarget();
@@ -322,4 +336,16 @@ test('apply: masked secrets from a saved plan are never written', async (t) => {
   const masked = { ...p, operations: p.operations.map((o) => ({ ...o, after: { ...o.after, vmPin: '[secret]' } })) };
   await apply(masked, opts(target, env));
   t.deepEqual(target.callsOf('updateUser')[0].changes, { firstName: 'Noelle' });
+});
+
+test('apply: createUsers gets batches of at most 250 users and never more than a checkpoint; every user is bound', async (t) => {
+  for (const [checkpointEvery, expected] of [[undefined, [250, 250, 100]], [100, [100, 100, 100, 100, 100, 100]]] as const) {
+    const target = new BatchMemoryTarget();
+    const env = await setup(t, target);
+    const p = await planFor(target, env.state, [read({ desired: Array.from({ length: 600 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) })]);
+    const report = await apply(p, opts(target, env, { checkpointEvery }));
+    t.deepEqual(target.batches, [...expected]);
+    t.is(report.applied.length, 600);
+    t.is((await StateStore.open(env.dir)).bindings().length, 600);
+  }
 });
