@@ -190,20 +190,33 @@ function optionsField(names: string[], ctx: CompileContext): Step {
   const rule = ctx.rule(['options']);
   // In sorted order, which is the normalised form (reconcile/fields.ts): the planner then uses the record as
   // it is instead of copying it for every user.
-  const sorted = [...names].sort();
+  // `__proto__` as a key would set the prototype, not add an option (and did nothing before either).
+  const sorted = [...names].sort().filter((name) => name !== '__proto__');
+  // Which options the previous identity had, and an object of exactly those keys (in order) to copy from.
+  // Consecutive rows nearly always carry the same options, so most users' options are a copy of the template
+  // with its values replaced: one allocation with the shape known in advance, instead of building pairs.
+  const values: string[] = new Array<string>(sorted.length).fill('');
+  let present: boolean[] = sorted.map(() => false);
+  let template: Record<string, string> | undefined;
   return (s, out) => {
-    const entries: Array<[string, string]> = [];
-    for (const name of sorted) {
-      // A `__proto__` key would set the prototype, not add an option (and did nothing before either).
-      if (name === '__proto__') continue;
-      const v = text(attribute(s, name));
-      if (v !== '') entries.push([name, v]);
+    let same = template !== undefined;
+    for (let i = 0; i < sorted.length; i++) {
+      const v = text(attribute(s, sorted[i]));
+      values[i] = v;
+      if ((v !== '') !== present[i]) same = false;
     }
-    // WARNING: built with fromEntries, not `options[name] = v`: V8 turns an object that gets more than a
-    // dozen properties by keyed stores into a hash table (~1.6 KB for 27 options instead of ~0.3 KB), and a
-    // 100,000-user import holds several copies of every user's options.
+    if (!same) {
+      present = values.map((v) => v !== '');
+      // WARNING: built with fromEntries, not `options[name] = v` on `{}`: V8 turns an object that gets more
+      // than a dozen properties by keyed stores into a hash table (~1.6 KB for 27 options instead of
+      // ~0.3 KB), and a 100,000-user import holds several copies of every user's options. A copy of this
+      // template keeps its fast shape; replacing the value of a key it has does not change that.
+      template = Object.fromEntries(sorted.filter((_, i) => present[i]).map((name) => [name, '']));
+    }
+    const options: Record<string, string> = { ...template };
+    for (let i = 0; i < sorted.length; i++) if (present[i]) options[sorted[i]] = values[i];
     // Frozen: the plan and the embedded store keep this same object instead of a copy each.
-    const options: Record<string, string> = shared(Object.fromEntries(entries));
+    shared(options);
     out.fields.options = options;
     out.reasons.push({ field: 'options', value: options, rule, reason: 'carried through as-is' });
   };
