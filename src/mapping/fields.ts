@@ -213,7 +213,8 @@ function optionsField(names: string[], ctx: CompileContext): Step {
       // template keeps its fast shape; replacing the value of a key it has does not change that.
       template = Object.fromEntries(sorted.filter((_, i) => present[i]).map((name) => [name, '']));
     }
-    const options: Record<string, string> = { ...template };
+    // Object.assign, not a spread: see shared() for why a spread copy must not be frozen.
+    const options: Record<string, string> = Object.assign({}, template);
     for (let i = 0; i < sorted.length; i++) if (present[i]) options[sorted[i]] = values[i];
     // Frozen: the plan and the embedded store keep this same object instead of a copy each.
     shared(options);

@@ -221,7 +221,7 @@ const NORMALISERS: { [K in UserFieldName]: Normaliser<K> } = {
     // Stored options are always frozen, so a frozen map (the mapping's) is kept as it is and listings hand
     // it out without a copy: nobody can change it under the store.
     if (sortedStringMap(value as Record<string, unknown>)) {
-      return Object.isFrozen(value) ? (value as Record<string, string>) : shared({ ...(value as Record<string, string>) });
+      return Object.isFrozen(value) ? (value as Record<string, string>) : shared(Object.assign({}, value as Record<string, string>));
     }
     const entries: Array<[string, string]> = [];
     // Sorted keys keep the JSON document (and equality) independent of input order.
