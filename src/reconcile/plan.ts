@@ -48,6 +48,7 @@ interface Entry {
   ks: string;
   /** Managed fields, normalised; `enabled` and a null `vmPin` removed (see managedFields). */
   fields: Partial<UserFields>;
+  shape: FieldShape;
 }
 
 /** How an identity relates to the PBX after matching. */
@@ -97,19 +98,48 @@ export function computeBasis(sources: SourceReadResult[], actual: ActualState, b
  * lifecycle (enable/disable ops driven by the removal policy), not a mapped value; a null `vmPin` means
  * "keep or let the PBX generate one", so it never clears an existing PIN.
  */
-function managedFields(d: DesiredUser): Partial<UserFields> {
-  const entries: Array<[string, unknown]> = [];
-  for (const f of FIELD_ORDER) {
-    if (!(f in d.fields) || f === 'enabled') continue;
+function managedFields(d: DesiredUser, shapes: Map<number, FieldShape>): { fields: Partial<UserFields>; shape: FieldShape } {
+  const values = MANAGED_SCRATCH;
+  let mask = 0;
+  for (let i = 0; i < FIELD_ORDER.length; i++) {
+    const f = FIELD_ORDER[i];
+    if (f === 'enabled') continue;
     const v = d.fields[f];
-    if (v === undefined) continue;
-    if (f === 'vmPin' && v === null) continue;
-    entries.push([f, normaliseField(f, v)]);
+    if (v === undefined || (f === 'vmPin' && v === null)) continue;
+    values[i] = normaliseField(f, v);
+    mask |= 1 << i;
   }
-  // WARNING: fromEntries, not `out[f] = v`: after a dozen keyed stores V8 makes the object a hash table,
-  // and every copy of it (the create op's `after` is a spread of it) then gets a hidden class of its own,
-  // ~1 KB per planned user more.
-  return Object.fromEntries(entries) as Partial<UserFields>;
+  let shape = shapes.get(mask);
+  if (!shape) {
+    const names = FIELD_ORDER.filter((_, i) => (mask & (1 << i)) !== 0);
+    shape = {
+      // WARNING: built with fromEntries, not `out[f] = v`: after a dozen keyed stores V8 makes the object a
+      // hash table. Copies of this template (Object.assign) share its hidden class instead.
+      template: Object.fromEntries(names.map((f) => [f, null])) as Partial<UserFields>,
+      names,
+      createFields: FIELD_ORDER.filter((f, i) => f === 'enabled' || (mask & (1 << i)) !== 0),
+    };
+    shapes.set(mask, shape);
+  }
+  const fields = Object.assign({}, shape.template) as Record<string, unknown>;
+  for (let i = 0; i < FIELD_ORDER.length; i++) {
+    if ((mask & (1 << i)) === 0) continue;
+    fields[FIELD_ORDER[i]] = values[i];
+    values[i] = undefined;
+  }
+  return { fields: fields as Partial<UserFields>, shape };
+}
+
+/** Normalised values of the desired user being read by managedFields (reused: it runs for every user). */
+const MANAGED_SCRATCH: unknown[] = new Array<unknown>(FIELD_ORDER.length);
+
+/** The managed fields one shape of desired user sets, with what the planner derives from them once. */
+interface FieldShape {
+  /** Those fields in FIELD_ORDER, null each: desired users of this shape are copies of it. */
+  template: Partial<UserFields>;
+  names: UserFieldName[];
+  /** The `fields` list of a create of this shape: these and `enabled`, in FIELD_ORDER (one array for all). */
+  createFields: UserFieldName[];
 }
 
 function uniqueValues(field: UniqueField, fields: Partial<UserFields>): string[] {
@@ -159,7 +189,8 @@ class Planner {
   private readonly extClaims = new Map<string, Entry>();
 
   private readonly ops: Operation[] = [];
-  private readonly fieldLists = new Map<string, UserFieldName[]>();
+  /** Field shapes of the desired users, by the bit mask of their fields in FIELD_ORDER. */
+  private readonly shapes = new Map<number, FieldShape>();
   private readonly issues: RecordIssue[] = [];
   private readonly notes: string[] = [];
   private readonly newDepartments = new Map<string, string>();
@@ -232,7 +263,10 @@ class Planner {
   private collect(reads: SourceReadResult[]): Entry[] {
     const all: Entry[] = [];
     for (const read of reads) {
-      for (const d of read.desired) all.push({ d, read, ks: keyString(d.key), fields: managedFields(d) });
+      for (const d of read.desired) {
+        const { fields, shape } = managedFields(d, this.shapes);
+        all.push({ d, read, ks: keyString(d.key), fields, shape });
+      }
     }
     all.sort(
       (a, b) =>
@@ -450,7 +484,8 @@ class Planner {
 
   private where(entry: Entry): string {
     const o = entry.d.origin;
-    const loc = [o?.file, o?.line !== undefined ? `line ${o.line}` : undefined].filter((x) => x).join(', ');
+    const line = o?.line !== undefined ? `line ${o.line}` : '';
+    const loc = o?.file ? (line ? `${o.file}, ${line}` : o.file) : line;
     return `in ${entry.d.key.source}${loc ? ` (${loc})` : ''}`;
   }
 
@@ -603,16 +638,18 @@ class Planner {
     allocator.take(ext);
     this.claim(entry, entry.fields);
     if (binding) this.stickyNote(entry, ext);
-    // WARNING: not `{ ...entry.fields, enabled: true }`: V8 often gives the result of a spread plus a new
-    // property a hidden class of its own (~0.5 KB each), and the plan keeps this object for every create.
-    const after: Partial<UserFields> = Object.assign({}, entry.fields, { enabled: true });
+    // The entry's own fields object becomes the create's `after` (nothing reads the entry as desired state
+    // once its create is planned): no copy of every created user's fields. WARNING: never a spread plus a
+    // new property, which V8 often gives a hidden class of its own (~0.5 KB each).
+    const after: Partial<UserFields> = entry.fields;
+    after.enabled = true;
     this.ops.push({
       id: `create:${entry.ks}`,
       kind: 'create',
       key: entry.d.key,
       extension: ext,
       after,
-      fields: this.sharedFieldList(FIELD_ORDER.filter((f) => f in after)),
+      fields: entry.shape.createFields,
       reason: binding
         ? `the bound PBX user was deleted by hand; re-created with its bound extension ${ext} (${entry.ks} ${this.where(entry)})`
         : `new ${this.where(entry)}`,
@@ -620,14 +657,6 @@ class Planner {
       origin: entry.d.origin,
       name: userName(entry.fields),
     });
-  }
-
-  /** One array per distinct field list: 100,000 creates nearly all set the same fields. */
-  private sharedFieldList(fields: UserFieldName[]): UserFieldName[] {
-    const key = fields.join(',');
-    let list = this.fieldLists.get(key);
-    if (!list) this.fieldLists.set(key, (list = fields));
-    return list;
   }
 
   private extensionProblems(entry: Entry, ext: string): Problem[] {
