@@ -183,8 +183,8 @@ class Planner {
   private readonly adoptedBy = new Map<string, string>();
   /** Users this plan deletes: their e-mail, DIDs and MACs are free for later phases. */
   private readonly deletedUserIds = new Set<string>();
-  /** `field:value` → the identity of this run that claimed it first. */
-  private readonly claims = new Map<string, Entry>();
+  /** Per unique field, value → the identity of this run that claimed it first. */
+  private readonly claims: Record<UniqueField, Map<string, Entry>> = { email: new Map(), dids: new Map(), phones: new Map() };
   /** Extensions claimed by creates of this run. */
   private readonly extClaims = new Map<string, Entry>();
 
@@ -442,7 +442,7 @@ class Planner {
     const problems: Problem[] = [];
     for (const field of ['email', 'dids', 'phones'] as const) {
       for (const value of uniqueValues(field, fields)) {
-        const other = this.claims.get(`${field}:${value}`);
+        const other = this.claims[field].get(value);
         if (other && other.ks !== entry.ks) {
           const holder = `${userName(other.fields) ?? other.ks} (${other.ks}, also in this run)`;
           problems.push({ field, holder, message: `${valueLabel(field, value)} is also wanted by ${holder}` });
@@ -461,7 +461,8 @@ class Planner {
   private claim(entry: Entry, fields: Partial<UserFields>): void {
     for (const field of ['email', 'dids', 'phones'] as const) {
       for (const value of uniqueValues(field, fields)) {
-        if (!this.claims.has(`${field}:${value}`)) this.claims.set(`${field}:${value}`, entry);
+        const claimed = this.claims[field];
+        if (!claimed.has(value)) claimed.set(value, entry);
       }
     }
   }
