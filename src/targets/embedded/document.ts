@@ -4,14 +4,58 @@ import type { Adapter } from 'lowdb';
 import type { StoreDocument } from './store.js';
 import { syncFolder } from '../../util/fs.js';
 
-/**
- * Users serialised per write call of a journal line: few syscalls, and each chunk string stays under V8's
- * large-object size (~128 KB), so it dies young instead of waiting for a full collection.
- */
-export const USERS_PER_CHUNK = 100;
+/** Bytes gathered before each write call (the document's user lines, a journal line's users). */
+export const WRITE_BUFFER_BYTES = 2 << 20;
 
-/** Bytes of the buffer the document's user lines are gathered in before each write call. */
-const WRITE_BUFFER_BYTES = 1 << 20;
+/**
+ * Gathers text into one reused buffer and writes it to a file handle when full. WARNING: the alternative,
+ * a string of many users per write, makes strings over ~128 KB, which V8 allocates in its large-object
+ * space where they stay as garbage until the next full collection (~100 MB of them at the end of a
+ * 100,000-user import, when the heap is largest). A commit of a thousand users is one write call.
+ */
+export class BufferedFileWriter {
+  private used = 0;
+  /** Bytes handed to the file so far. */
+  written = 0;
+
+  /** `out`: the buffer to gather in (a caller writing often passes the same one each time). */
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly out: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES),
+  ) {}
+
+  /**
+   * Adds text to the buffer; false when it does not fit (then {@link add} it). Synchronous, for loops over
+   * every user that should not pay a promise per user.
+   */
+  tryAdd(text: string): boolean {
+    // Worst case three bytes per UTF-16 unit; the exact count only when that might not fit.
+    if (this.used + text.length * 3 > this.out.length && this.used + Buffer.byteLength(text) > this.out.length) return false;
+    this.used += this.out.write(text, this.used);
+    return true;
+  }
+
+  /** Adds text, writing the buffer first when it is full (and text larger than the buffer directly). */
+  async add(text: string): Promise<void> {
+    if (this.tryAdd(text)) return;
+    await this.flush();
+    if (this.tryAdd(text)) return;
+    const bytes = Buffer.from(text);
+    let offset = 0;
+    while (offset < bytes.length) offset += (await this.handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+    this.written += bytes.length;
+  }
+
+  /** Writes what is gathered. */
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    let offset = 0;
+    // A write may take less than asked for (a signal, a full pipe); the rest goes in the next call.
+    while (offset < this.used) offset += (await this.handle.write(this.out, offset, this.used - offset)).bytesWritten;
+    this.written += this.used;
+    this.used = 0;
+  }
+}
 
 /** Bytes read per read call when streaming the document or the journal. */
 const READ_CHUNK = 1 << 20;
@@ -74,23 +118,12 @@ export class JsonDocumentFile implements Adapter<StoreDocument> {
       // `{"version":1,...,"users":[` + one user per line + `]}`: the head's own serialisation with the array
       // left open.
       await handle.write(prefix.slice(0, -2) + '\n');
-      // Each user's line goes into one reused buffer, written when full. WARNING: not a string of many users
-      // per write: strings over ~128 KB are allocated in V8's large-object space, where they stay as garbage
-      // until the next full collection; a 100,000-user document made ~100 MB of them at the end of an
-      // import, when the heap is largest.
-      const out = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
-      let used = 0;
+      const out = new BufferedFileWriter(handle);
       for (let j = 0; j < users.length; j++) {
         const line = JSON.stringify(users[j]) + (j === users.length - 1 ? '\n' : ',\n');
-        const bytes = Buffer.byteLength(line);
-        if (used + bytes > out.length && used > 0) {
-          await handle.write(out, 0, used);
-          used = 0;
-        }
-        if (bytes > out.length) await handle.write(line);
-        else used += out.write(line, used);
+        if (!out.tryAdd(line)) await out.add(line);
       }
-      if (used > 0) await handle.write(out, 0, used);
+      await out.flush();
       await handle.write(']}\n');
       await handle.sync();
     } catch (err) {

@@ -6,7 +6,7 @@ import { lockResource } from '../../util/lock.js';
 import { ConflictError, LockedError, TerminalError, describeError } from '../../errors/index.js';
 import type { Logger } from '../../log.js';
 import type { UserFields } from '../../model/index.js';
-import { JsonDocumentFile, USERS_PER_CHUNK, forEachLine } from './document.js';
+import { BufferedFileWriter, JsonDocumentFile, WRITE_BUFFER_BYTES, forEachLine } from './document.js';
 import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCredentials } from './rules.js';
 
 /**
@@ -136,6 +136,8 @@ export class EmbeddedStore {
   /** Users in the document as last read or written (with documentBytes: the bytes a user takes there). */
   private documentUsers = 0;
   private journalBytes = 0;
+  /** The buffer journal lines are gathered in (commits run one at a time, so one is enough). */
+  private journalBuffer?: Buffer;
   /** User records in the journal (a user changed twice counts twice). */
   private journalUsers = 0;
   private writes = 0;
@@ -428,7 +430,8 @@ export class EmbeddedStore {
     this.departmentsDirty = false;
     let written = 0;
     try {
-      written = await appendJournalEntry(this.journalFile, seq, upsert, deleted, departments);
+      this.journalBuffer ??= Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+      written = await appendJournalEntry(this.journalBuffer, this.journalFile, seq, upsert, deleted, departments);
     } catch (err) {
       // Nothing was acknowledged: cut off what part of the line reached the file (so the next commit's line
       // starts clean) and put the change set back so the next commit carries it.
@@ -560,13 +563,14 @@ async function inode(file: string): Promise<number | undefined> {
 
 /**
  * Appends one journal line `{"seq":…,"upsert":[…],"delete":[…],"departments":[…]}` (the same text
- * JSON.stringify of the entry gives) and syncs it; returns the bytes written. The users are serialised and
- * written a chunk at a time rather than as one string: a 20,000-user checkpoint is a ~20 MB line. Each
- * user is serialised whole, as it is when its chunk is written; one changed meanwhile is also dirty for the
- * next commit, whose line replays after this one. Until the final `\n` is on disk the line is torn, and
- * replay drops it.
+ * JSON.stringify of the entry gives) and syncs it; returns the bytes written. The users are serialised one
+ * at a time into `buffer`: a commit of a thousand users is one write call and one sync, and a 20,000-user
+ * commit (a ~20 MB line) never becomes one string. Each user is serialised whole, as it is when the buffer
+ * takes it; one changed while a full buffer is written is also dirty for the next commit, whose line
+ * replays after this one. Until the final `\n` is on disk the line is torn, and replay drops it.
  */
 async function appendJournalEntry(
+  buffer: Buffer,
   file: string,
   seq: number,
   upsert: StoredUser[],
@@ -574,27 +578,22 @@ async function appendJournalEntry(
   departments: StoredDepartment[] | undefined,
 ): Promise<number> {
   const handle = await fs.open(file, 'a');
-  let bytes = 0;
-  const write = async (text: string): Promise<void> => {
-    bytes += (await handle.write(text)).bytesWritten;
-  };
   try {
-    let chunk = `{"seq":${JSON.stringify(seq)},"upsert":[`;
+    const out = new BufferedFileWriter(handle, buffer);
+    await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[`);
     for (let i = 0; i < upsert.length; i++) {
-      chunk += (i === 0 ? '' : ',') + JSON.stringify(upsert[i]);
-      if ((i + 1) % USERS_PER_CHUNK === 0) {
-        await write(chunk);
-        chunk = '';
-      }
+      const text = (i === 0 ? '' : ',') + JSON.stringify(upsert[i]);
+      if (!out.tryAdd(text)) await out.add(text);
     }
-    chunk += `],"delete":${JSON.stringify(deleted)}`;
-    if (departments) chunk += `,"departments":${JSON.stringify(departments)}`;
-    await write(chunk + '}\n');
+    let tail = `],"delete":${JSON.stringify(deleted)}`;
+    if (departments) tail += `,"departments":${JSON.stringify(departments)}`;
+    await out.add(tail + '}\n');
+    await out.flush();
     await handle.datasync();
+    return out.written;
   } finally {
     await handle.close();
   }
-  return bytes;
 }
 
 /**
