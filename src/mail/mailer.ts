@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
-import MailComposer from 'nodemailer/lib/mail-composer';
+import { createRequire } from 'node:module';
+import type { Transporter } from 'nodemailer';
+import type MailComposerType from 'nodemailer/lib/mail-composer';
 import type { MailConfig } from '../config/types.js';
 import { RetryableError, TerminalError, describeError } from '../errors/index.js';
 import type { Logger } from '../log.js';
@@ -32,6 +33,14 @@ export interface Mailer {
 }
 
 /**
+ * nodemailer, loaded when the first mail is built: most runs send none, and loading it costs ~50 ms at every
+ * start otherwise. (CommonJS, so a synchronous require serves both the transport and the composer.)
+ */
+const requireLazily = createRequire(import.meta.url);
+const nodemailer = (): typeof import('nodemailer') => requireLazily('nodemailer') as typeof import('nodemailer');
+const MailComposer = (): typeof MailComposerType => requireLazily('nodemailer/lib/mail-composer') as typeof MailComposerType;
+
+/**
  * The mailer of the configuration: SMTP through nodemailer when `smtpUrl` is set (pooled, so a burst of
  * welcome mails reuses connections), otherwise RFC 5322 files in `outbox`, for an MTA or a person to pick up.
  */
@@ -47,7 +56,7 @@ class SmtpMailer implements Mailer {
     private readonly config: MailConfig,
     private readonly logger: Logger,
   ) {
-    this.transport = nodemailer.createTransport({ url: config.smtpUrl!.reveal(), pool: true, maxConnections: 2 });
+    this.transport = nodemailer().createTransport({ url: config.smtpUrl!.reveal(), pool: true, maxConnections: 2 });
   }
 
   async send(message: MailMessage): Promise<void> {
@@ -107,7 +116,8 @@ class OutboxMailer implements Mailer {
     const ready = this.ready;
     // MailComposer builds the same MIME message the SMTP transport would send (Date, Message-ID, encoded
     // headers) at about half the cost of a stream transport; CRLF line ends as RFC 5322 requires.
-    const raw = await new MailComposer({
+    const Composer = MailComposer();
+    const raw = await new Composer({
       from: message.from ?? this.config.from,
       to: message.to,
       subject: message.subject,

@@ -1,5 +1,16 @@
-import jsonata from 'jsonata';
+import { createRequire } from 'node:module';
+import type jsonataType from 'jsonata';
 import type { Identity } from '../model/index.js';
+
+const requireLazily = createRequire(import.meta.url);
+
+/**
+ * JSONata, loaded when the first expression is compiled: most mappings have none, and loading it costs
+ * ~40 ms at every start otherwise. (CommonJS, so a synchronous require keeps compiling synchronous.)
+ */
+export function jsonata(source: string): jsonataType.Expression {
+  return (requireLazily('jsonata') as typeof jsonataType)(source);
+}
 
 /** The value an expression produced for one identity when its evaluation threw. */
 export class ExpressionFailure {
@@ -18,7 +29,7 @@ export interface ExpressionSite {
  * expressions never touch JSONata.
  */
 export class ExpressionSet {
-  private readonly compiled: jsonata.Expression[] = [];
+  private readonly compiled: jsonataType.Expression[] = [];
 
   /** Number of expressions. */
   get size(): number {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020Module, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import jsonata from 'jsonata';
+import { jsonata } from './expressions.js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
 import type { NumberingPolicy } from '../reconcile/types.js';
