@@ -120,8 +120,11 @@ export class JsonDocumentFile implements Adapter<StoreDocument> {
       await handle.write(prefix.slice(0, -2) + '\n');
       const out = new BufferedFileWriter(handle);
       for (let j = 0; j < users.length; j++) {
-        const line = JSON.stringify(users[j]) + (j === users.length - 1 ? '\n' : ',\n');
+        // Separate pieces, not `json + ',\n'`: the joined string would be a copy of every user's text.
+        const line = JSON.stringify(users[j]);
         if (!out.tryAdd(line)) await out.add(line);
+        const end = j === users.length - 1 ? '\n' : ',\n';
+        if (!out.tryAdd(end)) await out.add(end);
       }
       await out.flush();
       await handle.write(']}\n');

@@ -582,7 +582,9 @@ async function appendJournalEntry(
     const out = new BufferedFileWriter(handle, buffer);
     await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[`);
     for (let i = 0; i < upsert.length; i++) {
-      const text = (i === 0 ? '' : ',') + JSON.stringify(upsert[i]);
+      // Separate pieces, not `',' + json`: the joined string would be a copy of every user's text.
+      if (i > 0 && !out.tryAdd(',')) await out.add(',');
+      const text = JSON.stringify(upsert[i]);
       if (!out.tryAdd(text)) await out.add(text);
     }
     let tail = `],"delete":${JSON.stringify(deleted)}`;
