@@ -13,6 +13,7 @@ import {
   type CsvEncoding,
   type CsvRow,
 } from '../../../connectors/csv/client.js';
+import { openCsvFileThreaded } from '../../../connectors/csv/threaded.js';
 import { canonicalColumn, THREECX_COLUMNS } from '../../../connectors/csv/columns.js';
 import { collect, csvBytes, tempDir, writeCsv, type CsvFileSpec } from './helpers.js';
 
@@ -328,30 +329,42 @@ const unusable: Array<[string, Buffer | undefined, RegExp]> = [
   ['empty file', Buffer.alloc(0), /is empty/],
   ['only a BOM', Buffer.from([0xef, 0xbb, 0xbf]), /has no header line/],
   ['only empty lines', csvBytes(['', '', '']), /has no header line/],
+  ['a duplicate 3CX column', csvBytes(['Number,FirstName,number', '1001,Anna,1002']), /column Number appears twice in the header/],
 ];
+/** Both readers: the worker-thread one must refuse and stop exactly like the in-thread one. */
+const OPENERS: Array<[string, typeof openCsvFile]> = [
+  ['openCsvFile', openCsvFile],
+  ['openCsvFileThreaded', openCsvFileThreaded],
+];
+
 for (const [name, bytes, message] of unusable) {
-  test(`openCsvFile refuses: ${name}`, async (t) => {
-    const dir = await tempDir(t);
-    const file = path.join(dir, name === 'missing file' ? 'missing.csv' : 'f.csv');
-    if (bytes) await writeFile(file, bytes);
-    const err = await t.throwsAsync(openCsvFile(file), { instanceOf: CsvFileError });
-    t.regex(err?.message ?? '', message);
-  });
+  for (const [opener, openFile] of OPENERS) {
+    test(`${opener} refuses: ${name}`, async (t) => {
+      const dir = await tempDir(t);
+      const file = path.join(dir, name === 'missing file' ? 'missing.csv' : 'f.csv');
+      if (bytes) await writeFile(file, bytes);
+      const err = await t.throwsAsync(openFile(file), { instanceOf: CsvFileError });
+      t.regex(err?.message ?? '', message);
+    });
+  }
 }
 
-test('an aborted read stops with the abort reason', async (t) => {
-  const dir = await tempDir(t);
-  const lines = ['Number,FirstName'];
-  for (let i = 0; i < 2000; i++) lines.push(`${1000 + i},N${i}`);
-  const file = await writeCsv(dir, 'long.csv', lines);
-  const ac = new AbortController();
-  const csv = await openCsvFile(file, { signal: ac.signal, chunkSize: 256 });
-  let seen = 0;
-  await t.throwsAsync(async () => {
-    for await (const _ of csv.rows) if (++seen === 10) ac.abort(new Error('stop now'));
-  }, { message: /stop now/ });
-  t.true(seen < 2000);
-});
+for (const [opener, openFile] of OPENERS) {
+  test(`an aborted read stops with the abort reason (${opener})`, async (t) => {
+    const dir = await tempDir(t);
+    const lines = ['Number,FirstName'];
+    for (let i = 0; i < 20_000; i++) lines.push(`${10000 + i},N${i}`);
+    const file = await writeCsv(dir, 'long.csv', lines);
+    const ac = new AbortController();
+    const csv = await openFile(file, { signal: ac.signal, chunkSize: 256 });
+    let seen = 0;
+    await t.throwsAsync(async () => {
+      for await (const _ of csv.rows) if (++seen === 10) ac.abort(new Error('stop now'));
+    }, { message: /stop now/ });
+    t.true(seen < 20_000);
+    await csv.close();
+  });
+}
 
 test('100,000 rows × 45 columns: every row arrives with the cells csv-parse reads in it', async (t) => {
   // How fast this is belongs to the benchmark (bench/import.ts), not to a timer here.

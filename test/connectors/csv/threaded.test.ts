@@ -1,10 +1,11 @@
 import test from 'ava';
-import { stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { CsvFileError, openCsvFile, type CsvFile, type CsvRow, type OpenCsvOptions } from '../../../connectors/csv/client.js';
+import { stat } from 'node:fs/promises';
+import { openCsvFile, type CsvFile, type CsvRow, type OpenCsvOptions } from '../../../connectors/csv/client.js';
 import { THREECX_COLUMNS } from '../../../connectors/csv/columns.js';
 import { THREAD_MIN_BYTES, ROWS_PER_BATCH, openCsvFileAuto, openCsvFileThreaded } from '../../../connectors/csv/threaded.js';
 import { collect, tempDir, writeCsv, type CsvFileSpec } from './helpers.js';
+
+// Refusals and aborts of both readers: client.test.ts.
 
 /** What a reader delivers: the file's properties and every row. */
 async function readAll(csv: CsvFile) {
@@ -52,39 +53,6 @@ test('more rows than one batch arrive complete and in order, with their line num
   t.is(got.rows.length, count);
   t.is(got.rows.filter((r) => r.problem).length, Math.floor(count / 100));
   t.deepEqual(got, expected);
-});
-
-const refusals: Array<[string, Buffer | undefined, RegExp]> = [
-  ['missing file', undefined, /cannot read .*missing\.csv/],
-  ['empty file', Buffer.alloc(0), /is empty/],
-  ['a duplicate 3CX column', Buffer.from('Number,FirstName,number\r\n1001,Anna,1002\r\n'), /column Number appears twice in the header/],
-];
-for (const [name, bytes, message] of refusals) {
-  test(`the reader thread refuses like the in-thread reader: ${name}`, async (t) => {
-    const dir = await tempDir(t);
-    const file = path.join(dir, name === 'missing file' ? 'missing.csv' : 'f.csv');
-    if (bytes) await writeFile(file, bytes);
-    const err = await t.throwsAsync(openCsvFileThreaded(file), { instanceOf: CsvFileError });
-    t.regex(err?.message ?? '', message);
-  });
-}
-
-test('an abort stops the threaded read with the abort reason', async (t) => {
-  const dir = await tempDir(t);
-  const lines = ['Number,FirstName'];
-  for (let i = 0; i < 20_000; i++) lines.push(`${10000 + i},N${i}`);
-  const file = await writeCsv(dir, 'long.csv', lines);
-  const ac = new AbortController();
-  const csv = await openCsvFileThreaded(file, { signal: ac.signal });
-  let seen = 0;
-  await t.throwsAsync(
-    async () => {
-      for await (const _ of csv.rows) if (++seen === 10) ac.abort(new Error('stop now'));
-    },
-    { message: /stop now/ },
-  );
-  t.true(seen < 20_000);
-  await csv.close();
 });
 
 test('openCsvFileAuto reads a large file on the thread and a small one in-thread, with the same rows', async (t) => {
