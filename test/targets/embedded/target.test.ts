@@ -300,3 +300,28 @@ test('deleteUsers reports a missing id instead of throwing, and frees the claims
   t.deepEqual(await collect(target.listUsers()), []);
   await t.notThrowsAsync(target.createUser(userInput({ email: 'anna@x.com' })));
 });
+
+test('createUsers checks and creates each user like createUser: a refused one is its Error, the others are created', async (t) => {
+  const target = await openTarget(t, await tempDir(t));
+  const results = await target.createUsers([
+    userInput({ extension: '1001', email: 'a@example.com' }),
+    userInput({ extension: '911' }), // emergency number
+    userInput({ extension: '1002', email: 'a@example.com' }), // e-mail taken by the first of this very batch
+    userInput({ extension: '1003', firstName: '' }), // first name required
+    userInput({ extension: '1004', email: 'd@example.com' }),
+  ]);
+  t.is(results.length, 5);
+  const [a, emergencyRefused, taken, unnamed, d] = results;
+  t.false(a instanceof Error);
+  t.false(d instanceof Error);
+  t.is(a instanceof Error ? undefined : a.extension, '1001');
+  t.true(emergencyRefused instanceof TerminalError);
+  t.regex((emergencyRefused as Error).message, /emergency number/);
+  t.true(taken instanceof ConflictError);
+  t.regex((taken as Error).message, /e-mail a@example\.com is already used by extension 1001/);
+  t.true(unnamed instanceof TerminalError);
+  t.deepEqual((await collect(target.listUsers())).map((u) => [u.extension, u.id]), [
+    ['1001', (a as { id: string }).id],
+    ['1004', (d as { id: string }).id],
+  ]);
+});
