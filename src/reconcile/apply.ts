@@ -67,7 +67,8 @@ interface Outcome {
 
 /**
  * Applies a plan to the target. Refuses a held plan. Departments first, then the phases of {@link PHASES},
- * each through one concurrency- and rate-limited queue; RetryableErrors are retried with exponential
+ * each through one concurrency- and rate-limited queue (creates go to Target.createUsers a batch at a time
+ * when the target offers it and no write rate applies); RetryableErrors are retried with exponential
  * backoff and jitter (honouring Retry-After), TerminalError and ConflictError are not. One operation's
  * failure never stops the others; it is reported.
  *
