@@ -6,7 +6,10 @@ import { isoClock } from '../util/clock.js';
 import { keyString, type IdentityKey } from '../model/index.js';
 import type { Operation, OperationKind, PendingCreate } from './types.js';
 
-/** One record of `journal.jsonl`: a line of its own, or one operation of a {@link BatchLine}. Never holds field values, so never a secret. */
+/**
+ * One record of `journal.jsonl`: a line of its own, or one operation of a {@link BatchLine}. Never holds field
+ * values, so never a secret.
+ */
 export interface JournalRecord {
   ts: string;
   runId: string;
