@@ -20,7 +20,8 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
  *   makes a commit durable without rewriting the whole document each time.
  * The document is rewritten ("compacted") when most of what the two hold is superseded (see
  * READ_TO_LIVE_RATIO), and on close; so the bytes written over an import are about twice the final size
- * rather than (commits × size). Opening reads the document, then replays journal lines newer than the document's `seq`.
+ * rather than (commits × size). Opening reads the document, then replays journal lines newer than the
+ * document's `seq`.
  * A torn last line (a crash while appending) belongs to a commit that never returned and is dropped.
  */
 
@@ -28,9 +29,8 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
 export const STORE_VERSION = 1;
 
 /**
- * The document is rewritten once this many bytes are read on open for every byte of live data, i.e. once at
- * least half of what the document and the journal hold together is superseded (users changed again, or
- * deleted). A journal of new users is all live data: it stays a journal until close folds it in, so an
+ * The document is rewritten once a load would read this many user records (document and journal) for every
+ * live user, i.e. once at least half of what the two hold is superseded (users changed again, or deleted). A journal of new users is all live data: it stays a journal until close folds it in, so an
  * import serialises each user once per commit and once at close, never again in between (a rule relative to
  * the document's size alone rewrote a growing document several times over a 100,000-user import).
  */
