@@ -94,10 +94,12 @@ async function phaseMain(phase: string, dir: string, file: string): Promise<void
     const config = await loadConfig(path.join(dir, 'service.yml'));
     const engine = await createEngine(config, { logger: silentLogger() });
     const storeFile = path.join(dir, 'data', 'pbx.json');
-    const before = await fs.stat(storeFile).then((s) => s.mtimeMs).catch(() => null);
+    // The store is the document and its journal: a run that writes nothing leaves both as they were.
+    const stamp = async () => Promise.all([storeFile, `${storeFile}.journal`].map((f) => fs.stat(f).then((s) => `${s.mtimeMs}/${s.size}`).catch(() => null))).then((s) => s.join(' '));
+    const before = await stamp();
     const outcome = await runSync(engine, { sources: ['bench'], inputs: { bench: file }, full: phase === 'compare', dryRun: false, approve: false });
     await engine.close();
-    const after = await fs.stat(storeFile).then((s) => s.mtimeMs).catch(() => null);
+    const after = await stamp();
     detail = { exitCode: outcome.exitCode, summary: outcome.report?.summary ?? outcome.plan.summary, unchanged: outcome.plan.summary.unchanged, storeRewritten: before !== after, skipped: outcome.plan.notes?.some((n) => n.includes(' is identical to the input applied')) ?? false };
   }
   const ms = performance.now() - started;

@@ -2,6 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { storedUsers } from './helpers/store.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from './helpers/workspace.js';
 
 /** Every string under a `credentials` object of the embedded store file: the generated secrets. */
@@ -63,7 +64,7 @@ test('no secret value appears in any log line, plan, report, export or status ou
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
 
-  const store = JSON.parse(await fs.readFile(path.join(ws.stateDir, 'pbx.json'), 'utf8'));
+  const store = await storedUsers(path.join(ws.stateDir, 'pbx.json'));
   const secrets = [token, ...pins.slice(0, 2), ...generatedSecrets(store)];
   t.true(secrets.length > 6, 'the store holds generated credentials to look for');
 

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { journalLines, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
+import { storedUsers } from '../helpers/store.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 test('kill -9 in the middle of applying a 1,000-user file, then a restart: the store converges, no user twice, nothing lost', async (t) => {
@@ -48,10 +49,8 @@ test('kill -9 in the middle of applying a 1,000-user file, then a restart: the s
 
   // Welcome mails go out only once a user's creation is durable: every mail received, also those sent
   // just before the kill, carries the password the store holds for its recipient, and everyone got one.
-  const stored = JSON.parse(await fs.readFile(path.join(ws.stateDir, 'pbx.json'), 'utf8')) as {
-    users: Array<{ email: string; credentials: { webPassword: string } }>;
-  };
-  const passwordOf = new Map(stored.users.map((u) => [u.email, u.credentials.webPassword]));
+  const stored = await storedUsers(path.join(ws.stateDir, 'pbx.json'));
+  const passwordOf = new Map(stored.map((u) => [u.email!, u.credentials.webPassword!]));
   const mails = smtp.messages();
   const recipients = new Set<string>();
   for (const mail of mails) {

@@ -101,6 +101,7 @@ test('the same import twice: the second run plans nothing and leaves the store f
   const store = path.join(ws.stateDir, 'pbx.json');
   const stat1 = await fs.stat(store);
   const text1 = await fs.readFile(store, 'utf8');
+  const journal1 = await fs.readFile(`${store}.journal`, 'utf8').catch(() => null);
   const r2 = await ws.cli(['import', file, '--json']);
   t.is(r2.code, 0, r2.stderr);
   const s2 = json(r2.stdout).summary;
@@ -109,6 +110,7 @@ test('the same import twice: the second run plans nothing and leaves the store f
   const stat2 = await fs.stat(store);
   t.is(stat2.mtimeMs, stat1.mtimeMs, 'store not rewritten');
   t.is(await fs.readFile(store, 'utf8'), text1);
+  t.is(await fs.readFile(`${store}.journal`, 'utf8').catch(() => null), journal1, 'store journal untouched');
 });
 
 test('validate reports a broken mapping reference with file, line and path (exit 2)', async (t) => {

@@ -2,6 +2,7 @@ import test from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TerminalError } from '../../../src/errors/index.js';
+import { storedUsers } from '../../helpers/store.js';
 import { capturingLogger, collect, openTarget, parseEml, RecordingMailer, tempDir, userInput } from './helpers.js';
 
 async function outboxFiles(dir: string): Promise<string[]> {
@@ -10,8 +11,9 @@ async function outboxFiles(dir: string): Promise<string[]> {
 
 async function storedCredentials(dir: string, extension: string): Promise<{ webPassword: string; vmPin: string }> {
   // Read from the file: credentials never come back through the Target API (except the PIN, for planning).
-  const doc = JSON.parse(await fs.readFile(path.join(dir, 'pbx.json'), 'utf8'));
-  return doc.users.find((u: { extension: string }) => u.extension === extension).credentials;
+  const { webPassword, vmPin } = (await storedUsers(path.join(dir, 'pbx.json'))).find((u) => u.extension === extension)!.credentials;
+  if (webPassword === null || vmPin === null) throw new Error(`extension ${extension} has no generated web password or PIN`);
+  return { webPassword, vmPin };
 }
 
 test('creating a user with an e-mail writes a welcome .eml with the account details', async (t) => {
