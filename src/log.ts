@@ -4,17 +4,21 @@ import winston from 'winston';
 export type Logger = winston.Logger;
 
 /**
- * Registered secrets, bucketed by a hash of their first four characters so that masking a string costs one
- * map lookup per character, not one scan per secret: the embedded store registers several credentials per
- * user, and a 100,000-user install must not make every log line slow. A bucket is the secret itself while it
- * is alone (nearly always), else its secrets longest first; collisions of the hash are harmless because a
- * match is confirmed with startsWith.
+ * Registered secrets in an open-addressing hash table keyed by a hash of their first four characters, so that
+ * masking a string costs one probe sequence per character, not one scan per secret: the embedded store
+ * registers several credentials per user, and a 100,000-user install must not make every log line slow.
+ * Secrets sharing a prefix hash sit in neighbouring slots; a match is confirmed with startsWith.
  *
- * WARNING: keys are small integers, not the four-character prefix strings: a Map keyed by 300,000 fresh
- * substrings (plus a one-element array each) cost ~5x as much to build and hold during a 100,000-user import.
+ * WARNING: typed arrays, not a Map: a Map of 200,000 entries (a 100,000-user import) reallocated its table
+ * each time it doubled, ~55 MB of garbage in the middle of the import, and held ~14 MB itself. Here the
+ * table is two Int32Arrays outside the JS heap and the secrets one array of the strings the store holds
+ * anyway.
  */
-const byPrefix = new Map<number, string | string[]>();
-let registered = 0;
+const secrets: string[] = [];
+/** 1 + index into `secrets`, 0 for an empty slot. Load factor at most 1/2. */
+let slots = new Int32Array(1 << 10);
+/** The prefix hash of each slot's secret. */
+let slotHashes = new Int32Array(1 << 10);
 
 /** Hash of text[i..i+4) (the caller ensures four characters exist). */
 function prefixHash(text: string, i: number): number {
@@ -23,8 +27,17 @@ function prefixHash(text: string, i: number): number {
   h = Math.imul(h ^ text.charCodeAt(i + 1), 0x01000193);
   h = Math.imul(h ^ text.charCodeAt(i + 2), 0x01000193);
   h = Math.imul(h ^ text.charCodeAt(i + 3), 0x01000193);
-  // 30 bits: a small integer (Smi) key on every platform.
-  return h & 0x3fffffff;
+  // Mixed so that the low bits (the slot) depend on every character.
+  return (h ^ (h >>> 15)) | 0;
+}
+
+/** Puts secret number `index` (hash `h`) into the first free slot of its probe sequence. */
+function place(index: number, h: number): void {
+  const mask = slots.length - 1;
+  let j = h & mask;
+  while (slots[j] !== 0) j = (j + 1) & mask;
+  slots[j] = index + 1;
+  slotHashes[j] = h;
 }
 
 /**
@@ -37,36 +50,40 @@ function prefixHash(text: string, i: number): number {
 export function registerSecret(value: string | undefined | null): void {
   if (!value || value.length < 4 || (value.length <= 8 && /^\d+$/.test(value))) return;
   const h = prefixHash(value, 0);
-  const bucket = byPrefix.get(h);
-  if (bucket === undefined) {
-    byPrefix.set(h, value);
-  } else if (typeof bucket === 'string') {
-    if (bucket === value) return;
-    byPrefix.set(h, bucket.length >= value.length ? [bucket, value] : [value, bucket]);
-  } else if (!bucket.includes(value)) {
-    bucket.push(value);
-    bucket.sort((a, b) => b.length - a.length);
-  } else {
-    return;
+  const mask = slots.length - 1;
+  for (let j = h & mask; slots[j] !== 0; j = (j + 1) & mask) {
+    if (slotHashes[j] === h && secrets[slots[j] - 1] === value) return;
   }
-  registered++;
+  secrets.push(value);
+  if (secrets.length * 2 > slots.length) {
+    slots = new Int32Array(slots.length * 2);
+    slotHashes = new Int32Array(slots.length);
+    for (let i = 0; i < secrets.length; i++) place(i, prefixHash(secrets[i], 0));
+  } else {
+    place(secrets.length - 1, h);
+  }
+}
+
+/** The longest registered secret that starts at text[i], if any. */
+function secretAt(text: string, i: number): string | undefined {
+  const h = prefixHash(text, i);
+  const mask = slots.length - 1;
+  let best: string | undefined;
+  for (let j = h & mask; slots[j] !== 0; j = (j + 1) & mask) {
+    if (slotHashes[j] !== h) continue;
+    const s = secrets[slots[j] - 1];
+    if ((best === undefined || s.length > best.length) && text.startsWith(s, i)) best = s;
+  }
+  return best;
 }
 
 /** Replaces every registered secret in a string with `[redacted]` (the longest match wins). */
 export function redact(text: string): string {
-  if (registered === 0 || text.length < 4) return text;
+  if (secrets.length === 0 || text.length < 4) return text;
   let out = '';
   let last = 0;
   for (let i = 0; i + 4 <= text.length; ) {
-    const bucket = byPrefix.get(prefixHash(text, i));
-    const hit =
-      bucket === undefined
-        ? undefined
-        : typeof bucket === 'string'
-          ? text.startsWith(bucket, i)
-            ? bucket
-            : undefined
-          : bucket.find((s) => text.startsWith(s, i));
+    const hit = secretAt(text, i);
     if (hit) {
       out += text.slice(last, i) + '[redacted]';
       i += hit.length;

@@ -16,13 +16,13 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
  * Durability works in two layers so a 100,000-user import stays linear:
  * - the **document** (`pbx.json`, lowdb `write()` through JsonDocumentFile: temp file + rename) is the
  *   whole store;
- * - the **journal** (`pbx.json.journal`, one JSON line per commit holding the users changed by that commit)
+ * - the **journal** (`pbx.json.journal`, one JSON text per commit holding the users changed by that commit, a user a line)
  *   makes a commit durable without rewriting the whole document each time.
  * The document is rewritten ("compacted") only when most of what the two hold is superseded (see
  * READ_TO_LIVE_RATIO); so an import writes each user once, not (commits × size). The two files together are
  * the store, also after close: folding a journal of live users into the document would only serialise every
  * user a second time. Opening reads the document, then replays journal lines newer than the document's `seq`.
- * A torn last line (a crash while appending) belongs to a commit that never returned and is dropped.
+ * A torn last commit (a crash while appending) belongs to a commit that never returned and is dropped.
  */
 
 /** Document format version. */
@@ -73,7 +73,7 @@ export interface StoreDocument {
   users: StoredUser[];
 }
 
-/** One journal line: the effect of one commit (written by appendJournalEntry in this key order). */
+/** One journal commit: the effect of one commit (written by appendJournalEntry in this key order). */
 interface JournalEntry {
   seq: number;
   /** Whole department list, when it changed. */
@@ -562,12 +562,21 @@ async function inode(file: string): Promise<number | undefined> {
 }
 
 /**
- * Appends one journal line `{"seq":…,"upsert":[…],"delete":[…],"departments":[…]}` (the same text
- * JSON.stringify of the entry gives) and syncs it; returns the bytes written. The users are serialised one
- * at a time into `buffer`: a commit of a thousand users is one write call and one sync, and a 20,000-user
- * commit (a ~20 MB line) never becomes one string. Each user is serialised whole, as it is when the buffer
- * takes it; one changed while a full buffer is written is also dirty for the next commit, whose line
- * replays after this one. Until the final `\n` is on disk the line is torn, and replay drops it.
+ * The first line of a commit in the journal's line layout; its users follow one per line, then the tail line
+ * {@link COMMIT_TAIL}… closes it.
+ */
+const COMMIT_HEAD = /^\{"seq":(\d+),"upsert":\[$/;
+const COMMIT_TAIL = '],"delete":';
+
+/**
+ * Appends one commit to the journal and syncs it; returns the bytes written. The text is the JSON of
+ * {@link JournalEntry} (`{"seq":…,"upsert":[…],"delete":[…],"departments":[…]}`) laid out like the document:
+ * the head, one user per line, then the tail line. So a load reads it a user at a time (a single-line commit
+ * of a thousand users was a ~1 MB string per line, all garbage in V8's large-object space by the end of a
+ * load). The users are serialised one at a time into `buffer`: a commit of a thousand users is one write
+ * call and one sync. Each user is serialised whole, as it is when the buffer takes it; one changed while a
+ * full buffer is written is also dirty for the next commit, whose lines replay after these. Until the tail
+ * line's `\n` is on disk the commit is torn, and replay drops it.
  */
 async function appendJournalEntry(
   buffer: Buffer,
@@ -580,14 +589,15 @@ async function appendJournalEntry(
   const handle = await fs.open(file, 'a');
   try {
     const out = new BufferedFileWriter(handle, buffer);
-    await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[`);
+    await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[\n`);
     for (let i = 0; i < upsert.length; i++) {
-      // Separate pieces, not `',' + json`: the joined string would be a copy of every user's text.
-      if (i > 0 && !out.tryAdd(',')) await out.add(',');
+      // Separate pieces, not `json + ',\n'`: the joined string would be a copy of every user's text.
       const text = JSON.stringify(upsert[i]);
       if (!out.tryAdd(text)) await out.add(text);
+      const end = i === upsert.length - 1 ? '\n' : ',\n';
+      if (!out.tryAdd(end)) await out.add(end);
     }
-    let tail = `],"delete":${JSON.stringify(deleted)}`;
+    let tail = `${COMMIT_TAIL}${JSON.stringify(deleted)}`;
     if (departments) tail += `,"departments":${JSON.stringify(departments)}`;
     await out.add(tail + '}\n');
     await out.flush();
@@ -599,8 +609,9 @@ async function appendJournalEntry(
 }
 
 /**
- * Reads the journal a line at a time: complete lines parsed, a torn tail (no final newline) measured, not
- * parsed.
+ * Reads the journal a line at a time: commits in the line layout (see appendJournalEntry) and single-line
+ * commits, which versions before it wrote. What follows the last complete commit (a commit without its
+ * tail line, a line without its newline: the process stopped while appending) is measured, not replayed.
  */
 async function readJournal(file: string): Promise<{ entries: JournalEntry[]; goodBytes: number; tornBytes: number }> {
   let handle: fs.FileHandle;
@@ -612,19 +623,46 @@ async function readJournal(file: string): Promise<{ entries: JournalEntry[]; goo
   }
   const entries: JournalEntry[] = [];
   let lineNo = 0;
+  let goodBytes = 0;
+  /** The commit whose user lines are being read, if any. */
+  let open: { seq: number; upsert: StoredUser[] } | undefined;
+  const damaged = (err?: unknown) => new TerminalError(`${file}: line ${lineNo} is not valid JSON; the journal is damaged`, { cause: err });
+  const parse = <T>(text: string): T => {
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw damaged(err);
+    }
+  };
   try {
-    const { tailOffset, size } = await forEachLine(handle, (line) => {
+    const { size } = await forEachLine(handle, (line, endOffset) => {
       lineNo++;
-      if (line.trim() === '') return true;
-      try {
-        entries.push(JSON.parse(line) as JournalEntry);
-      } catch (err) {
-        throw new TerminalError(`${file}: line ${lineNo} is not valid JSON; the journal is damaged`, { cause: err });
+      if (open) {
+        if (line.startsWith(COMMIT_TAIL)) {
+          // `{"upsert":[` + `],"delete":[…],…}` is the commit's own JSON without its users.
+          const rest = parse<Pick<JournalEntry, 'delete' | 'departments'>>(`{"upsert":[${line}`);
+          if (!Array.isArray(rest.delete)) throw damaged();
+          entries.push({ seq: open.seq, departments: rest.departments, upsert: open.upsert, delete: rest.delete });
+          open = undefined;
+          goodBytes = endOffset;
+        } else {
+          open.upsert.push(parse<StoredUser>(line.endsWith(',') ? line.slice(0, -1) : line));
+        }
+        return true;
+      }
+      if (line.trim() === '') {
+        goodBytes = endOffset;
+        return true;
+      }
+      const head = COMMIT_HEAD.exec(line);
+      if (head) open = { seq: Number(head[1]), upsert: [] };
+      else {
+        entries.push(parse<JournalEntry>(line));
+        goodBytes = endOffset;
       }
       return true;
     });
-    // A line without its newline was still being written when the process stopped.
-    return { entries, goodBytes: tailOffset, tornBytes: size - tailOffset };
+    return { entries, goodBytes, tornBytes: size - goodBytes };
   } finally {
     await handle.close();
   }

@@ -28,32 +28,87 @@ test('a commit persists; reopening the file gives the same users and departments
   t.deepEqual(Object.keys(doc), ['version', 'installId', 'seq', 'departments', 'users']);
 });
 
-test('committed changes survive a crash (no close): the journal is replayed, a torn last line dropped', async (t) => {
+/** What a crash can leave after the last complete commit: `journal` is the complete commits' text. */
+const TORN_TAILS: Array<[string, (journal: string) => string]> = [
+  ['half a head line', () => '{"seq":3,"upsert":['],
+  ['a head line and half a user', () => '{"seq":3,"upsert":[\n{"id":"x"'],
+  // A user line as a real commit writes it, so only the missing tail line makes the commit torn.
+  ['user lines without the tail line', (journal) => `{"seq":3,"upsert":[\n${journal.split('\n')[1].replace(/,$/, '')},\n`],
+  ['half a tail line', (journal) => `{"seq":3,"upsert":[\n${journal.split('\n')[1].replace(/,$/, '')}\n],"dele`],
+];
+
+for (const [what, tornTail] of TORN_TAILS) {
+  test(`committed changes survive a crash (no close): the journal is replayed, a torn last commit dropped (${what})`, async (t) => {
+    const dir = await tempDir(t);
+    const target = await openTarget(t, dir);
+    const a = await target.createUser(userInput({ extension: '1001' }));
+    await target.commit(); // first commit writes the document
+    await target.createUser(userInput({ extension: '1002' }));
+    await target.updateUser(a.id, { lastName: 'Stone' });
+    await target.commit(); // journalled
+    const committed = await collect(target.listUsers());
+    await target.deleteUsers([a.id]); // never committed
+    // "Crash": copy the files as they are now, plus part of a commit that never returned.
+    const crashed = path.join(dir, 'crashed');
+    await fs.mkdir(crashed);
+    await fs.copyFile(path.join(dir, 'pbx.json'), path.join(crashed, 'pbx.json'));
+    const journal = await fs.readFile(path.join(dir, 'pbx.json.journal'), 'utf8');
+    t.true(journal.length > 0);
+    await fs.writeFile(path.join(crashed, 'pbx.json.journal'), journal + tornTail(journal));
+
+    const recovered = await openTarget(t, crashed);
+    t.deepEqual(await collect(recovered.listUsers()), committed);
+    // The torn tail is cut off, so the next commit appends cleanly.
+    t.is(await fs.readFile(path.join(crashed, 'pbx.json.journal'), 'utf8'), journal);
+    await recovered.createUser(userInput({ extension: '1003' }));
+    await recovered.close();
+    const third = await openTarget(t, crashed);
+    t.deepEqual((await collect(third.listUsers())).map((u) => u.extension), ['1001', '1002', '1003']);
+  });
+}
+
+test('a journal commit is one JSON text with a user per line; single-line commits of earlier versions still replay', async (t) => {
   const dir = await tempDir(t);
   const target = await openTarget(t, dir);
   const a = await target.createUser(userInput({ extension: '1001' }));
-  await target.commit(); // first commit writes the document
+  await target.commit(); // the document
   await target.createUser(userInput({ extension: '1002' }));
-  await target.updateUser(a.id, { lastName: 'Stone' });
-  await target.commit(); // journalled
-  const committed = await collect(target.listUsers());
-  await target.deleteUsers([a.id]); // never committed
-  // "Crash": copy the files as they are now, plus half a line of a commit that never returned.
-  const crashed = path.join(dir, 'crashed');
-  await fs.mkdir(crashed);
-  await fs.copyFile(path.join(dir, 'pbx.json'), path.join(crashed, 'pbx.json'));
-  const journal = await fs.readFile(path.join(dir, 'pbx.json.journal'), 'utf8');
-  t.true(journal.length > 0);
-  await fs.writeFile(path.join(crashed, 'pbx.json.journal'), journal + '{"seq":3,"upsert":[{"id":"x"');
+  await target.createUser(userInput({ extension: '1003' }));
+  await target.deleteUsers([a.id]);
+  await target.commit();
+  const listed = await collect(target.listUsers());
+  await target.close();
+  const file = path.join(dir, 'pbx.json.journal');
+  const text = await fs.readFile(file, 'utf8');
+  const lines = text.split('\n');
+  t.is(lines.length, 5, text);
+  t.regex(lines[0], /^\{"seq":\d+,"upsert":\[$/);
+  t.deepEqual(lines.slice(1, 3).map((l) => JSON.parse(l.replace(/,$/, '')).extension), ['1002', '1003']);
+  t.is(lines[3], `],"delete":${JSON.stringify([a.id])}}`);
+  const entry = JSON.parse(text);
+  t.deepEqual(entry.upsert.map((u: { extension: string }) => u.extension), ['1002', '1003']);
+  t.deepEqual(entry.delete, [a.id]);
 
-  const recovered = await openTarget(t, crashed);
-  t.deepEqual(await collect(recovered.listUsers()), committed);
-  // The torn tail is cut off, so the next commit appends a clean line.
-  t.is(await fs.readFile(path.join(crashed, 'pbx.json.journal'), 'utf8'), journal);
-  await recovered.createUser(userInput({ extension: '1003' }));
-  await recovered.close();
-  const third = await openTarget(t, crashed);
-  t.deepEqual((await collect(third.listUsers())).map((u) => u.extension), ['1001', '1002', '1003']);
+  // The same commit as earlier versions wrote it: one line.
+  await fs.writeFile(file, JSON.stringify(entry) + '\n');
+  const again = await openTarget(t, dir);
+  t.deepEqual(await collect(again.listUsers()), listed);
+  t.deepEqual(listed.map((u) => u.extension), ['1002', '1003']);
+});
+
+test('a damaged line inside a journal commit is refused with the file and line named', async (t) => {
+  const dir = await tempDir(t);
+  const target = await openTarget(t, dir);
+  await target.createUser(userInput({ extension: '1001' }));
+  await target.commit();
+  await target.createUser(userInput({ extension: '1002' }));
+  await target.commit();
+  await target.close();
+  const file = path.join(dir, 'pbx.json.journal');
+  const lines = (await fs.readFile(file, 'utf8')).split('\n');
+  lines[1] = lines[1].slice(0, 20);
+  await fs.writeFile(file, lines.join('\n'));
+  await t.throwsAsync(openTarget(t, dir), { instanceOf: TerminalError, message: /pbx\.json\.journal: line 2 is not valid JSON; the journal is damaged/ });
 });
 
 test('close leaves the journal: the document and the journal together are the store', async (t) => {
