@@ -4,6 +4,7 @@ import type { FormatsPlugin } from 'ajv-formats';
 import schema from '../../config/service.schema.json' with { type: 'json' };
 import type { ConfigProblem } from '../errors/index.js';
 import { formatPath, pointerToPath, type LocatedDocument, type PathSegment } from './document.js';
+import { loadValidator, type ValidatorSpec } from './validators.js';
 
 /** The JSON Schema of service.yml (config/service.schema.json). */
 export const serviceSchema: Record<string, unknown> = schema;
@@ -11,15 +12,22 @@ export const serviceSchema: Record<string, unknown> = schema;
 // ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the module object.
 const addFormats = ((formatsModule as unknown as { default: FormatsPlugin }).default ?? formatsModule) as FormatsPlugin;
 
+/** The service.yml validator (see loadValidator: precompiled by the build, else compiled on first use). */
+export const SERVICE_VALIDATOR: ValidatorSpec = {
+  name: 'service',
+  schema: () => serviceSchema,
+  ajv: (code) => {
+    // allErrors: the operator gets every problem in one pass; verbose: parentSchema for "did you mean".
+    const ajv = new Ajv({ allErrors: true, verbose: true, discriminator: true, allowUnionTypes: true, strict: true, code });
+    addFormats(ajv, ['email', 'uri']);
+    return ajv;
+  },
+};
+
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  if (!compiled) {
-    // allErrors: the operator gets every problem in one pass; verbose: parentSchema for "did you mean".
-    const ajv = new Ajv({ allErrors: true, verbose: true, discriminator: true, allowUnionTypes: true, strict: true });
-    addFormats(ajv, ['email', 'uri']);
-    compiled = ajv.compile(serviceSchema);
-  }
+  compiled ??= loadValidator(SERVICE_VALIDATOR);
   return compiled;
 }
 

@@ -8,6 +8,7 @@ import { jsonata } from './expressions.js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
 import type { NumberingPolicy } from '../reconcile/types.js';
+import { loadValidator, type ValidatorSpec } from '../config/validators.js';
 import { compileMapping } from './compile.js';
 import { createContext } from './context.js';
 import { formatPath, locate, locateInScalar, pointerToPath, type DocPath } from './locate.js';
@@ -96,18 +97,22 @@ export function mappingSchemaPath(): string {
   throw new Error('config/mapping.schema.json not found beside the pbxsync installation');
 }
 
+let mappingSchema: object | undefined;
+
+/** The mapping-file validator (see loadValidator: precompiled by the build, else compiled on first use). */
+export const MAPPING_VALIDATOR: ValidatorSpec = {
+  name: 'mapping',
+  // Read synchronously, once per process: the schema ships with the code.
+  schema: () => (mappingSchema ??= JSON.parse(readFileSync(mappingSchemaPath(), 'utf8')) as object),
+  // ajv is CommonJS: under NodeNext its default import is `module.exports`, whose `.default` is the class.
+  ajv: (code) => new Ajv2020Module.default({ allErrors: true, allowUnionTypes: true, strict: true, code }),
+};
+
 let validator: ValidateFunction | undefined;
 
 function schemaValidator(): ValidateFunction {
-  if (validator) return validator;
-  // ajv is CommonJS: under NodeNext its default import is `module.exports`, whose `.default` is the class.
-  const Ajv2020 = Ajv2020Module.default;
-  const ajv = new Ajv2020({ allErrors: true, allowUnionTypes: true, strict: true });
-  // Read synchronously, once per process: the schema ships with the code.
-  const schema = JSON.parse(readFileSync(mappingSchemaPath(), 'utf8')) as object;
-  const compiled = ajv.compile(schema);
-  validator = compiled;
-  return compiled;
+  validator ??= loadValidator(MAPPING_VALIDATOR);
+  return validator;
 }
 
 /** Turns ajv errors into ConfigProblems positioned on the YAML node of the failing path. */
