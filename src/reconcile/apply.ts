@@ -312,7 +312,8 @@ class Applier {
           else this.failOp(op, result);
         } else if (result) {
           this.applied.push(op);
-          this.pendingDone.push({ op, created: { id: result.id, extension: result.extension } });
+          // The result as it is (a CreatedUser): no copy per user.
+          this.pendingDone.push({ op, created: result });
         } else {
           this.failOp(op, new TerminalError('the target returned no result for this user'));
         }

@@ -186,7 +186,8 @@ export class EmbeddedTarget implements Target {
 
     let sipAuthId = generateSipAuthId();
     while (store.sipAuthIdTaken(sipAuthId)) sipAuthId = generateSipAuthId();
-    const claims: UniqueClaims = { extension, email: fields.email, dids: fields.dids, macs: fields.phones.map((p) => p.mac), sipAuthId };
+    // The SIP auth id was just drawn free, so it is not looked up a second time.
+    const claims: Partial<UniqueClaims> = { extension, email: fields.email, dids: fields.dids, macs: fields.phones.map((p) => p.mac) };
     store.assertClaimsFree(who, claims, undefined);
 
     const credentials = {
