@@ -208,7 +208,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
     for (const f of report.failed) engine.metrics?.operations.inc({ kind: f.op.kind, result: 'failed' });
     const exitCode = report.failed.length > 0 || plan.issues.length > 0 || plan.summary.conflicts > 0 ? EXIT.partial : EXIT.ok;
-    // Closed first: the embedded store writes its document on close, and the revision recorded must be final.
+    // Closed first: the embedded store commits what is left on close, and the revision recorded must be final.
     await target.close();
     target = undefined;
     await engine.state.save();

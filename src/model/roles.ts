@@ -43,7 +43,9 @@ export function parseRole(text: string): RoleName | undefined {
   const cell = /<\s*rolename\s*=\s*"+([^"]*)"+\s*\/?>/i.exec(t);
   if (cell) t = cell[1];
   t = t.trim().toLowerCase();
-  if ((ROLE_ORDER as readonly string[]).includes(t)) return t as RoleName;
+  // The constant, not `t`: every user of a role shares one string.
+  const known = (ROLE_ORDER as readonly string[]).indexOf(t);
+  if (known >= 0) return ROLE_ORDER[known];
   return UI_NAMES[t.replace(/[_\s]+/g, ' ')] ?? UI_NAMES[t];
 }
 
