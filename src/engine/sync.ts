@@ -13,6 +13,7 @@ import { acquireLock } from '../state/lock.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
+import { collectGarbage } from '../util/memory.js';
 
 /** Exit codes of DESIGN §3. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
@@ -190,8 +191,10 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       return { runId, plan, reads, heldPlanFile, exitCode: EXIT.held };
     }
     // The plan holds everything apply needs; the mapped users (a large share of the heap on a big import)
-    // can go before the writes start.
+    // can go before the writes start, and with them the garbage of reading and planning.
+    const mapped = reads.reduce((n, r) => n + r.desired.length, 0);
     for (const read of reads) read.desired = [];
+    if (mapped >= COLLECT_AFTER_PLANNING) collectGarbage();
     const report = await apply(plan, {
       target,
       state: engine.state,
@@ -236,6 +239,12 @@ function exitCodeFor(plan: Plan): number {
   if (plan.issues.length > 0 || plan.summary.conflicts > 0) return EXIT.partial;
   return EXIT.ok;
 }
+
+/**
+ * Mapped users from which a run collects garbage between planning and applying (see collectGarbage): below
+ * this the heap is small and V8's own schedule is fine.
+ */
+const COLLECT_AFTER_PLANNING = 20_000;
 
 /** A short, sortable, unique run id: `20261123T140501Z-3f9a1c`. */
 export function newRunId(): string {
