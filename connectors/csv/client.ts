@@ -71,12 +71,26 @@ export interface CsvFile<Row = CsvRow> {
   thread: boolean;
   /**
    * Data rows in file order; empty rows (also rows of bare delimiters, which Excel leaves below a table) are
-   * skipped. Iterate once. Throws when the file cannot be read on (I/O error, abort): the read is then
-   * incomplete.
+   * skipped. Throws when the file cannot be read on (I/O error, abort): the read is then incomplete.
+   * `rows` and `batches` are two views of one stream: iterate one of them, once.
    */
   rows: AsyncIterable<Row>;
+  /**
+   * The same rows in batches as the reader has them (a parsed chunk, a message from the reader thread), never
+   * empty: a consumer that handles a batch synchronously pays one turn of the event loop per batch instead
+   * of one per row. A failure comes after every row read before it.
+   */
+  batches: AsyncIterable<Row[]>;
   /** Releases the file handle; safe to call more than once and after the rows ended. */
   close(): Promise<void>;
+}
+
+/** The `rows` and `batches` of a {@link CsvFile}, both over one stream of batches. */
+export function rowsAndBatches<Row>(batches: AsyncGenerator<Row[]>): { rows: AsyncIterable<Row>; batches: AsyncIterable<Row[]> } {
+  async function* rows(): AsyncGenerator<Row> {
+    for await (const batch of batches) yield* batch;
+  }
+  return { rows: rows(), batches };
 }
 
 /** The file as a whole cannot be read as CSV (missing, empty, no header, ambiguous header). */
@@ -337,10 +351,11 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
     if (!parser.headerSeen) throw new CsvFileError(`${file} has no header line`);
     if (parser.headerError) throw new CsvFileError(`${file}: ${parser.headerError}`);
 
-    async function* rows(): AsyncGenerator<CsvRow | PackedRow> {
+    async function* batches(): AsyncGenerator<Array<CsvRow | PackedRow>> {
       try {
         for (;;) {
-          yield* parser.take();
+          const taken = parser.take();
+          if (taken.length > 0) yield taken;
           if (parser.ended) return;
           if (signal?.aborted) throw signal.reason ?? new Error('aborted');
           const next = await chunks.next();
@@ -360,7 +375,7 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
       header: parser.header,
       headerLine: parser.headerLine,
       thread: false,
-      rows: rows(),
+      ...rowsAndBatches(batches()),
       close,
     };
   } catch (err) {
@@ -579,11 +594,11 @@ class CsvRowParser {
   }
 
   /** Rows parsed so far; empties the queue. */
-  *take(): Generator<CsvRow | PackedRow> {
+  /** The rows parsed since the last call (an empty array when none). */
+  take(): Array<CsvRow | PackedRow> {
     const q = this.queue;
-    if (q.length === 0) return;
-    this.queue = [];
-    for (let i = 0; i < q.length; i++) yield q[i];
+    if (q.length > 0) this.queue = [];
+    return q;
   }
 
   write(buf: Buffer): Promise<void> {

@@ -41,21 +41,23 @@ async function main(): Promise<void> {
   const { header, headerLine, encoding, bom, delimiter } = csv;
   post({ type: 'open', header, headerLine, encoding, bom, delimiter });
   let batch: Array<CsvRow | PackedRow> = [];
+  const send = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    await credit();
+    post({ type: 'rows', rows: batch });
+    batch = [];
+  };
   try {
-    for await (const row of csv.rows) {
-      batch.push(row);
-      if (batch.length >= ROWS_PER_BATCH) {
-        await credit();
-        post({ type: 'rows', rows: batch });
-        batch = [];
-      }
+    for await (const parsed of csv.batches) {
+      if (batch.length === 0) batch = parsed;
+      else for (let i = 0; i < parsed.length; i++) batch.push(parsed[i]);
+      if (batch.length >= ROWS_PER_BATCH) await send();
     }
-    if (batch.length > 0) {
-      await credit();
-      post({ type: 'rows', rows: batch });
-    }
+    await send();
     post({ type: 'end' });
   } catch (err) {
+    // The rows read before the failure still count (the in-thread reader delivers them too).
+    await send();
     post({ type: 'failed', message: (err as Error).message });
   } finally {
     await csv.close();

@@ -3,7 +3,7 @@
  */
 import type { CsvSourceSettings } from '../../src/config/types.js';
 import { describeError } from '../../src/errors/index.js';
-import type { RecordIssue, SourceEvent } from '../../src/model/index.js';
+import type { Identity, RecordIssue, SourceEvent } from '../../src/model/index.js';
 import type { CsvFile } from './client.js';
 import { openCsvFileAuto } from './threaded.js';
 import { csvRowToIdentity, duplicateKeyMessage, resolveKeyColumn } from './transform.js';
@@ -23,7 +23,7 @@ const REQUIRED_COLUMNS = ['FirstName'] as const;
 /**
  * Reads a CSV file as a source read.
  *
- * - One `identity` event per good row (anchor = key column, see {@link resolveKeyColumn}).
+ * - The good rows as `identities` events, a batch of rows each (anchor = key column, see {@link resolveKeyColumn}).
  * - One `issue` per rejected row, with line, column and (when known) the key: a row that cannot be parsed, a
  *   row without a key, and the second and later rows with a key already seen in this file ("duplicate
  *   extension 1001, first on line 3"; the first row wins).
@@ -71,29 +71,39 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
     const ctx = { source, file, keyColumn };
     const firstLine = new Map<string, number>();
     let lost = 0;
-    for await (const row of csv.rows) {
-      const result = csvRowToIdentity(row, ctx);
-      if (result.issue) {
-        lost++;
-        yield { type: 'issue', issue: result.issue };
-        continue;
-      }
-      const { identity } = result;
-      const first = firstLine.get(identity.anchor);
-      if (first !== undefined) {
-        const issue: RecordIssue = {
-          source,
-          file,
-          line: row.line,
-          field: keyColumn,
-          record: identity.anchor,
-          message: duplicateKeyMessage(keyColumn, identity.anchor, first),
-        };
+    // A batch of rows becomes one `identities` event, cut where an issue comes between (events keep file order).
+    for await (const rows of csv.batches) {
+      let identities: Identity[] = [];
+      for (const row of rows) {
+        const result = csvRowToIdentity(row, ctx);
+        let issue: RecordIssue | undefined;
+        if (result.issue) {
+          lost++;
+          issue = result.issue;
+        } else {
+          const { identity } = result;
+          const first = firstLine.get(identity.anchor);
+          if (first === undefined) {
+            firstLine.set(identity.anchor, row.line);
+            identities.push(identity);
+            continue;
+          }
+          issue = {
+            source,
+            file,
+            line: row.line,
+            field: keyColumn,
+            record: identity.anchor,
+            message: duplicateKeyMessage(keyColumn, identity.anchor, first),
+          };
+        }
+        if (identities.length > 0) {
+          yield { type: 'identities', identities };
+          identities = [];
+        }
         yield { type: 'issue', issue };
-        continue;
       }
-      firstLine.set(identity.anchor, row.line);
-      yield { type: 'identity', identity };
+      if (identities.length > 0) yield { type: 'identities', identities };
     }
     if (mode === 'full' && lost > 0) {
       yield {

@@ -11,10 +11,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CsvFileError, openCsvFile, type CsvDelimiter, type CsvEncoding, type CsvFile, type CsvRow, type OpenCsvOptions, type PackedRow } from './client.js';
+import { CsvFileError, openCsvFile, type CsvDelimiter, type CsvEncoding, type CsvFile, type CsvRow, type OpenCsvOptions, type PackedRow, rowsAndBatches } from './client.js';
 
 /**
- * Rows per message. A batch travels by structured clone: complete rows as `[line, ...cells]` arrays, which
+ * Rows per message (at least: the parsed chunks that fill it go whole). A batch travels by structured clone: complete rows as `[line, ...cells]` arrays, which
  * are about twice as fast to receive as cells objects (or as JSON.parse of the same rows).
  */
 export const ROWS_PER_BATCH = 500;
@@ -87,7 +87,7 @@ export async function openCsvFileThreaded(file: string, options: OpenCsvOptions 
   // hidden class (keyed stores into a fresh object would make each row a hash table).
   const template: Record<string, string> = Object.fromEntries(names.map((name) => [name, '']));
 
-  async function* rows(): AsyncGenerator<CsvRow> {
+  async function* batches(): AsyncGenerator<CsvRow[]> {
     try {
       for (;;) {
         const message = await inbox.next();
@@ -97,16 +97,18 @@ export async function openCsvFileThreaded(file: string, options: OpenCsvOptions 
         // Handed back at once: the worker parses the next batch while this one is mapped.
         worker.postMessage('more' satisfies ReaderRequest);
         const batch = message.rows;
+        const out: CsvRow[] = new Array(batch.length);
         for (let i = 0; i < batch.length; i++) {
           const entry = batch[i];
           if (!Array.isArray(entry)) {
-            yield entry;
+            out[i] = entry;
             continue;
           }
           const cells = { ...template };
           for (let k = 0; k < names.length; k++) cells[names[k]] = entry[k + 1] as string;
-          yield { line: entry[0] as number, cells };
+          out[i] = { line: entry[0] as number, cells };
         }
+        if (out.length > 0) yield out;
       }
     } finally {
       await close();
@@ -121,7 +123,7 @@ export async function openCsvFileThreaded(file: string, options: OpenCsvOptions 
     header: opened.header,
     headerLine: opened.headerLine,
     thread: true,
-    rows: rows(),
+    ...rowsAndBatches(batches()),
     close,
   };
 }

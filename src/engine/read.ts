@@ -1,5 +1,5 @@
 import type { Identity, Source } from '../model/index.js';
-import type { Mapping } from '../mapping/types.js';
+import type { Mapping, MappingResult } from '../mapping/types.js';
 import type { SourceReadResult } from '../reconcile/types.js';
 import type { Logger } from '../log.js';
 
@@ -48,23 +48,37 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
   };
   let ended = false;
   try {
+    const explain = !!options.keepIdentities;
+    const take = (mapped: MappingResult, identity: Identity): void => {
+      if (mapped.kind === 'user') {
+        result.desired.push(mapped.user);
+        result.desiredCount++;
+      } else if (mapped.kind === 'out-of-scope') result.outOfScope.push(identity.anchor);
+      else result.issues.push(...mapped.issues);
+    };
+    /** Counts and maps one identity; a promise only when the mapping had to run JSONata. */
+    const read = (identity: Identity): Promise<void> | undefined => {
+      result.count++;
+      result.identities?.push(identity);
+      if (identity.deleted) {
+        result.deleted.push(identity.anchor);
+        return undefined;
+      }
+      const mapped = mapping.map(identity, { explain });
+      if (mapped instanceof Promise) return mapped.then((m) => take(m, identity));
+      take(mapped, identity);
+      return undefined;
+    };
     for await (const event of source.read({ cursor: options.cursor, full: options.full, input: options.input, signal: options.signal })) {
       if (event.type === 'identity') {
-        const identity = event.identity;
-        result.count++;
+        await read(event.identity);
         options.onIdentity?.(result.count);
-        result.identities?.push(identity);
-        if (identity.deleted) {
-          result.deleted.push(identity.anchor);
-          continue;
+      } else if (event.type === 'identities') {
+        for (const identity of event.identities) {
+          const pending = read(identity);
+          if (pending) await pending;
         }
-        const mapped = await mapping.map(identity, { explain: !!options.keepIdentities });
-        if (mapped.kind === 'user') {
-          result.desired.push(mapped.user);
-          result.desiredCount++;
-        }
-        else if (mapped.kind === 'out-of-scope') result.outOfScope.push(identity.anchor);
-        else result.issues.push(...mapped.issues);
+        options.onIdentity?.(result.count);
       } else if (event.type === 'issue') {
         result.issues.push(event.issue);
       } else {

@@ -74,7 +74,8 @@ export interface Mapping {
   readonly sourceHash: string;
   /**
    * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
-   * of 100,000 records does not need them, `pbxsync explain` does. Default true.
+   * of 100,000 records does not need them, `pbxsync explain` does. Default true. The result comes back
+   * directly when no JSONata expression has to run, else as a promise.
    */
-  map(identity: Identity, options?: { explain?: boolean }): Promise<MappingResult>;
+  map(identity: Identity, options?: { explain?: boolean }): MappingResult | Promise<MappingResult>;
 }

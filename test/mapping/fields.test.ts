@@ -1,5 +1,6 @@
 import test from 'ava';
 import type { UserFields } from '../../src/model/index.js';
+import type { MappingResult } from '../../src/mapping/types.js';
 import { BASE, compile, identity, issuesOf, mapWith, userOf } from './_helpers.js';
 
 interface Row {
@@ -136,4 +137,17 @@ test('fields: key and origin come from the identity', async (t) => {
   const user = userOf(await mapWith(BASE, { source: 'ad', anchor: 'guid-1', origin: { dn: 'CN=x' } }));
   t.deepEqual(user.key, { source: 'ad', anchor: 'guid-1' });
   t.deepEqual(user.origin, { dn: 'CN=x' });
+});
+
+test('a mapping maps synchronously unless a JSONata expression has to run; both give the same user', async (t) => {
+  const plain = compile(`${BASE}  lastName: LastName\n`);
+  const withExpr = compile(`${BASE}  lastName: { expr: "LastName" }\n`);
+  const direct = plain.map(identity());
+  t.false(direct instanceof Promise, 'no expression: the result itself');
+  const deferred = withExpr.map(identity());
+  t.true(deferred instanceof Promise, 'an expression: a promise');
+  t.deepEqual(userOf(await deferred).fields, userOf(direct as MappingResult).fields);
+  t.is(userOf(direct as MappingResult).fields.lastName, 'Lee');
+  // A deleted identity needs no expression either.
+  t.false(withExpr.map(identity({ deleted: true })) instanceof Promise);
 });

@@ -366,6 +366,40 @@ for (const [opener, openFile] of OPENERS) {
   });
 }
 
+for (const [opener, openFile] of OPENERS) {
+  test(`batches hold the rows in order, never empty, a chunk's worth at a time (${opener})`, async (t) => {
+    const dir = await tempDir(t);
+    const lines = ['Number,FirstName'];
+    for (let i = 0; i < 3000; i++) lines.push(`${10000 + i},N${i}`);
+    const file = await writeCsv(dir, 'b.csv', lines);
+    const expected = await collect((await openCsvFile(file)).rows);
+    const batches = await collect((await openFile(file, { chunkSize: 4096 })).batches);
+    t.true(batches.length > 1, `${batches.length} batches`);
+    t.true(batches.every((b) => b.length > 0));
+    t.deepEqual(batches.flat(), expected);
+  });
+
+  test(`an aborted read by batches fails after the rows read before it (${opener})`, async (t) => {
+    const dir = await tempDir(t);
+    const lines = ['Number,FirstName'];
+    for (let i = 0; i < 20_000; i++) lines.push(`${10000 + i},N${i}`);
+    const file = await writeCsv(dir, 'long.csv', lines);
+    const ac = new AbortController();
+    const csv = await openFile(file, { signal: ac.signal, chunkSize: 1024 });
+    const seen: number[] = [];
+    await t.throwsAsync(async () => {
+      for await (const batch of csv.batches) {
+        for (const row of batch) seen.push(row.line);
+        ac.abort(new Error('stop now'));
+      }
+    }, { message: /stop now/ });
+    t.true(seen.length > 0 && seen.length < 20_000);
+    // A prefix of the file: lines 2, 3, 4, … without a gap.
+    t.deepEqual(seen, seen.map((_, i) => i + 2));
+    await csv.close();
+  });
+}
+
 test('100,000 rows × 45 columns: every row arrives with the cells csv-parse reads in it', async (t) => {
   // How fast this is belongs to the benchmark (bench/import.ts), not to a timer here.
   const dir = await tempDir(t);

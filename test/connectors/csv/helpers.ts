@@ -94,7 +94,7 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 /** Splits source events by type. */
 export function byType(events: SourceEvent[]) {
   return {
-    identities: events.flatMap((e) => (e.type === 'identity' ? [e.identity] : [])),
+    identities: events.flatMap((e) => (e.type === 'identity' ? [e.identity] : e.type === 'identities' ? e.identities : [])),
     issues: events.flatMap((e) => (e.type === 'issue' ? [e.issue] : [])),
     ends: events.flatMap((e) => (e.type === 'end' ? [e] : [])),
   };

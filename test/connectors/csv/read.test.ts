@@ -168,18 +168,31 @@ test('an unreadable file is one issue and an incomplete end', async (t) => {
 test('a read cancelled midway ends incomplete with an issue saying so', async (t) => {
   const dir = await tempDir(t);
   const lines = ['Number,FirstName'];
-  for (let i = 0; i < 5000; i++) lines.push(`${10000 + i},N${i}`);
+  // Several read chunks: the rows come a chunk at a time, and the abort lands after the first.
+  for (let i = 0; i < 20_000; i++) lines.push(`${100000 + i},N${i}`);
   const file = await writeCsv(dir, 'big.csv', lines);
   const ac = new AbortController();
   const events = [];
   for await (const e of readCsvFile({ source: 'hr', file, settings: csvSettings(dir, { mode: 'snapshot' }), signal: ac.signal })) {
     events.push(e);
-    if (events.length === 3) ac.abort();
+    if (events.length === 1) ac.abort();
   }
   const { identities, issues, ends } = byType(events);
-  t.true(identities.length < 5000);
+  t.true(identities.length > 0 && identities.length < 20_000, `${identities.length} identities before the abort`);
   t.is(issues.at(-1)?.message, 'the read was cancelled before the end of the file');
   t.deepEqual(ends, [{ type: 'end', mode: 'full', complete: false }]);
+});
+
+test('good rows come as identities events a batch at a time, cut where an issue comes between, in file order', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'order.csv', ['Number,FirstName', '1001,Anna', '1002,Ben', ',NoKey', '1003,Cara', '1001,Again', '1004,Dan', '1005,Eve']);
+  const events = await collect(readCsvFile({ source: 'hr', file, settings: csvSettings(dir) }));
+  const order = events.flatMap((e) => (e.type === 'identities' ? e.identities.map((i) => i.anchor) : e.type === 'issue' ? [`issue@${e.issue.line}`] : [e.type]));
+  t.deepEqual(order, ['1001', '1002', 'issue@4', '1003', 'issue@6', '1004', '1005', 'end']);
+  // Rows that arrived together travel together.
+  const first = events[0];
+  t.deepEqual(first.type === 'identities' ? first.identities.map((i) => i.anchor) : first.type, ['1001', '1002']);
+  t.true(events.every((e) => e.type !== 'identity'));
 });
 
 test('a configured key column is used, canonicalised', async (t) => {
@@ -234,7 +247,7 @@ test('createCsvSource: an incremental read() without input is empty; a full one 
   await writeFile(path.join(processed, 'latest.csv'), 'Number,FirstName\n1001,Anna\n1002,Bob\n');
   await writeFile(path.join(processed, 'latest.csv.report.json'), '{}');
   const events = await collect(source.read({ full: true }));
-  const names = events.flatMap((e) => (e.type === 'identity' ? [e.identity.attributes.FirstName] : []));
+  const names = byType(events).identities.map((i) => i.attributes.FirstName);
   t.deepEqual(names, ['Anna', 'Bob']);
   t.like(events.at(-1), { type: 'end', complete: true });
 });
