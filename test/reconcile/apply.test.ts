@@ -220,6 +220,40 @@ for (const [createPath, makeTarget] of CREATE_PATHS) {
   });
 }
 
+test('apply: the next checkpoint commits while the previous one saves its bindings; each saves only after its own commit', async (t) => {
+  const target = new MemoryTarget({ concurrency: 1 });
+  const env = await setup(t, target);
+  const p = await planFor(target, env.state, [read({ desired: Array.from({ length: 6 }, (_, i) => desired({ anchor: `n${i}`, fields: { firstName: `N${i}` } })) })]);
+  const events: string[] = [];
+  let releaseFirstSave!: () => void;
+  const firstSaveGate = new Promise<void>((resolve) => (releaseFirstSave = resolve));
+  // Never hangs: without the overlap the gate opens after 2 s and the order below fails.
+  const fallback = setTimeout(releaseFirstSave, 2000);
+  t.teardown(() => clearTimeout(fallback));
+  let commits = 0;
+  target.onWrite = (c) => {
+    if (c.method !== 'commit') return;
+    events.push(`commit ${++commits}`);
+    if (commits === 2) releaseFirstSave();
+  };
+  const save = env.state.save.bind(env.state);
+  let saves = 0;
+  env.state.save = async () => {
+    const n = ++saves;
+    events.push(`save ${n} start (${env.state.bindings().length} bound)`);
+    if (n === 1) await firstSaveGate;
+    await save();
+    events.push(`save ${n} end`);
+  };
+  await apply(p, opts(target, env, { checkpointEvery: 2 }));
+  t.is(env.state.bindings().length, 6);
+  const at = (e: string) => events.findIndex((x) => x.startsWith(e));
+  t.true(at('commit 2') < at('save 1 end'), events.join(' | '));
+  for (let n = 1; n <= saves; n++) t.true(at(`commit ${n}`) < at(`save ${n} start`), `save ${n} after commit ${n}: ${events.join(' | ')}`);
+  // Each save holds the bindings of its own checkpoint, in order.
+  t.deepEqual(events.filter((e) => e.startsWith('save') && e.includes('start')).slice(0, 3), ['save 1 start (2 bound)', 'save 2 start (4 bound)', 'save 3 start (6 bound)']);
+});
+
 for (const [createPath, makeTarget] of CREATE_PATHS) {
   test(`apply: a crash after the writes converges on restart without duplicates (pendingCreates) (${createPath})`, async (t) => {
     const target = makeTarget({ concurrency: 2 });
