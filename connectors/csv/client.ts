@@ -88,7 +88,10 @@ export interface CsvFile<Row = CsvRow> {
 /** The `rows` and `batches` of a {@link CsvFile}, both over one stream of batches. */
 export function rowsAndBatches<Row>(batches: AsyncGenerator<Row[]>): { rows: AsyncIterable<Row>; batches: AsyncIterable<Row[]> } {
   async function* rows(): AsyncGenerator<Row> {
-    for await (const batch of batches) yield* batch;
+    // WARNING: not `yield* batch`: delegating to an array from an async generator goes through an
+    // async-from-sync iterator, whose extra objects per row grew the young generation (+15 MB of RSS for a
+    // 100,000-row file).
+    for await (const batch of batches) for (let i = 0; i < batch.length; i++) yield batch[i];
   }
   return { rows: rows(), batches };
 }
