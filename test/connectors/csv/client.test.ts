@@ -11,6 +11,7 @@ import {
   sniffEncoding,
   type CsvDelimiter,
   type CsvEncoding,
+  type CsvFile,
   type CsvRow,
 } from '../../../connectors/csv/client.js';
 import { openCsvFileThreaded } from '../../../connectors/csv/threaded.js';
@@ -349,54 +350,53 @@ for (const [name, bytes, message] of unusable) {
   }
 }
 
-for (const [opener, openFile] of OPENERS) {
-  test(`an aborted read stops with the abort reason (${opener})`, async (t) => {
-    const dir = await tempDir(t);
-    const lines = ['Number,FirstName'];
-    for (let i = 0; i < 20_000; i++) lines.push(`${10000 + i},N${i}`);
-    const file = await writeCsv(dir, 'long.csv', lines);
-    const ac = new AbortController();
-    const csv = await openFile(file, { signal: ac.signal, chunkSize: 256 });
-    let seen = 0;
-    await t.throwsAsync(async () => {
-      for await (const _ of csv.rows) if (++seen === 10) ac.abort(new Error('stop now'));
-    }, { message: /stop now/ });
-    t.true(seen < 20_000);
-    await csv.close();
-  });
+/** A file of `count` rows `Number,FirstName`, numbered from 10000, on lines 2 onwards. */
+async function numberedFile(dir: string, name: string, count: number): Promise<string> {
+  const lines = ['Number,FirstName'];
+  for (let i = 0; i < count; i++) lines.push(`${10000 + i},N${i}`);
+  return writeCsv(dir, name, lines);
 }
 
+/** Lines of the rows an aborted read delivered, read through `rows` or through `batches`. */
+const ABORTED_VIEWS: Array<[string, (csv: CsvFile, onRow: (line: number) => void) => Promise<void>]> = [
+  ['rows', async (csv, onRow) => {
+    for await (const row of csv.rows) onRow(row.line);
+  }],
+  ['batches', async (csv, onRow) => {
+    for await (const batch of csv.batches) for (const row of batch) onRow(row.line);
+  }],
+];
+
 for (const [opener, openFile] of OPENERS) {
+  for (const [view, readLines] of ABORTED_VIEWS) {
+    test(`an aborted read stops with the abort reason, after the rows read before it (${opener}, ${view})`, async (t) => {
+      const dir = await tempDir(t);
+      const file = await numberedFile(dir, 'long.csv', 20_000);
+      const ac = new AbortController();
+      const csv = await openFile(file, { signal: ac.signal, chunkSize: 256 });
+      const seen: number[] = [];
+      await t.throwsAsync(
+        readLines(csv, (line) => {
+          seen.push(line);
+          if (seen.length === 10) ac.abort(new Error('stop now'));
+        }),
+        { message: /stop now/ },
+      );
+      t.true(seen.length >= 10 && seen.length < 20_000, `${seen.length} rows`);
+      // A prefix of the file: lines 2, 3, 4, … without a gap.
+      t.deepEqual(seen, seen.map((_, i) => i + 2));
+      await csv.close();
+    });
+  }
+
   test(`batches hold the rows in order, never empty, a chunk's worth at a time (${opener})`, async (t) => {
     const dir = await tempDir(t);
-    const lines = ['Number,FirstName'];
-    for (let i = 0; i < 3000; i++) lines.push(`${10000 + i},N${i}`);
-    const file = await writeCsv(dir, 'b.csv', lines);
+    const file = await numberedFile(dir, 'b.csv', 3000);
     const expected = await collect((await openCsvFile(file)).rows);
     const batches = await collect((await openFile(file, { chunkSize: 4096 })).batches);
     t.true(batches.length > 1, `${batches.length} batches`);
     t.true(batches.every((b) => b.length > 0));
     t.deepEqual(batches.flat(), expected);
-  });
-
-  test(`an aborted read by batches fails after the rows read before it (${opener})`, async (t) => {
-    const dir = await tempDir(t);
-    const lines = ['Number,FirstName'];
-    for (let i = 0; i < 20_000; i++) lines.push(`${10000 + i},N${i}`);
-    const file = await writeCsv(dir, 'long.csv', lines);
-    const ac = new AbortController();
-    const csv = await openFile(file, { signal: ac.signal, chunkSize: 1024 });
-    const seen: number[] = [];
-    await t.throwsAsync(async () => {
-      for await (const batch of csv.batches) {
-        for (const row of batch) seen.push(row.line);
-        ac.abort(new Error('stop now'));
-      }
-    }, { message: /stop now/ });
-    t.true(seen.length > 0 && seen.length < 20_000);
-    // A prefix of the file: lines 2, 3, 4, … without a gap.
-    t.deepEqual(seen, seen.map((_, i) => i + 2));
-    await csv.close();
   });
 }
 
