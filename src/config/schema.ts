@@ -1,5 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import * as formatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { FormatsPlugin } from 'ajv-formats';
 import schema from '../../config/service.schema.json' with { type: 'json' };
 import type { ConfigProblem } from '../errors/index.js';
@@ -9,17 +9,21 @@ import { loadValidator, type ValidatorSpec } from './validators.js';
 /** The JSON Schema of service.yml (config/service.schema.json). */
 export const serviceSchema: Record<string, unknown> = schema;
 
-// ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the module object.
-const addFormats = ((formatsModule as unknown as { default: FormatsPlugin }).default ?? formatsModule) as FormatsPlugin;
+const load = createRequire(import.meta.url);
 
 /** The service.yml validator (see loadValidator: precompiled by the build, else compiled on first use). */
 export const SERVICE_VALIDATOR: ValidatorSpec = {
   name: 'service',
   schema: () => serviceSchema,
-  ajv: (code) => {
-    // allErrors: the operator gets every problem in one pass; verbose: parentSchema for "did you mean".
-    const ajv = new Ajv({ allErrors: true, verbose: true, discriminator: true, allowUnionTypes: true, strict: true, code });
-    addFormats(ajv, ['email', 'uri']);
+  // allErrors: the operator gets every problem in one pass; verbose: parentSchema for "did you mean".
+  options: { allErrors: true, verbose: true, discriminator: true, allowUnionTypes: true, strict: true },
+  formats: ['email', 'uri'],
+  ajv(code) {
+    const { Ajv } = load('ajv') as typeof import('ajv');
+    // CommonJS: `module.exports` is the plugin.
+    const addFormats = load('ajv-formats') as FormatsPlugin;
+    const ajv = new Ajv({ ...this.options, code });
+    addFormats(ajv, [...this.formats] as Parameters<FormatsPlugin>[1] & string[]);
     return ajv;
   },
 };

@@ -14,7 +14,14 @@ export interface ValidatorSpec {
   /** File name (without `.cjs`) of the precompiled module in dist/validators/. */
   name: string;
   schema: () => object;
-  /** A new ajv instance with the options and formats this schema is validated with. */
+  /** The ajv options the schema is compiled with (besides `code`). */
+  options: Readonly<Record<string, boolean>>;
+  /** ajv-formats formats the schema uses. */
+  formats: readonly string[];
+  /**
+   * A new ajv instance with {@link options} and {@link formats}. ajv is loaded here, on first use: with the
+   * precompiled modules a start never needs it.
+   */
   ajv: (code?: { source: true }) => Ajv | Ajv2020;
 }
 
@@ -28,10 +35,10 @@ const load = createRequire(import.meta.url);
  * module with another fingerprint is stale (a schema edited after the build) and not used.
  */
 export function validatorFingerprint(spec: ValidatorSpec): string {
-  const ajv = spec.ajv();
   const { version } = load('ajv/package.json') as { version: string };
-  const options = Object.fromEntries(Object.entries(ajv.opts).filter(([, v]) => typeof v !== 'object' && typeof v !== 'function'));
-  return createHash('sha256').update(JSON.stringify({ schema: spec.schema(), options, version })).digest('hex');
+  const { version: formatsVersion } = load('ajv-formats/package.json') as { version: string };
+  const built = { schema: spec.schema(), options: spec.options, formats: spec.formats, version, formatsVersion };
+  return createHash('sha256').update(JSON.stringify(built)).digest('hex');
 }
 
 /**

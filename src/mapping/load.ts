@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Ajv2020Module, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { jsonata } from './expressions.js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
@@ -97,6 +98,8 @@ export function mappingSchemaPath(): string {
   throw new Error('config/mapping.schema.json not found beside the pbxsync installation');
 }
 
+const load = createRequire(import.meta.url);
+
 let mappingSchema: object | undefined;
 
 /** The mapping-file validator (see loadValidator: precompiled by the build, else compiled on first use). */
@@ -104,8 +107,12 @@ export const MAPPING_VALIDATOR: ValidatorSpec = {
   name: 'mapping',
   // Read synchronously, once per process: the schema ships with the code.
   schema: () => (mappingSchema ??= JSON.parse(readFileSync(mappingSchemaPath(), 'utf8')) as object),
-  // ajv is CommonJS: under NodeNext its default import is `module.exports`, whose `.default` is the class.
-  ajv: (code) => new Ajv2020Module.default({ allErrors: true, allowUnionTypes: true, strict: true, code }),
+  options: { allErrors: true, allowUnionTypes: true, strict: true },
+  formats: [],
+  ajv(code) {
+    const { Ajv2020 } = load('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+    return new Ajv2020({ ...this.options, code });
+  },
 };
 
 let validator: ValidateFunction | undefined;

@@ -1,6 +1,8 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { SHIPPED_VALIDATORS, writeValidators } from '../../src/build/validators.js';
@@ -8,6 +10,8 @@ import { SERVICE_VALIDATOR } from '../../src/config/schema.js';
 import { loadValidator, validatorFingerprint, type ValidatorSpec } from '../../src/config/validators.js';
 import { MAPPING_VALIDATOR } from '../../src/mapping/load.js';
 import { ROOT } from '../helpers/workspace.js';
+
+const execFileAsync = promisify(execFile);
 
 /** A temp folder inside the project: the generated modules require ajv's runtime from its node_modules. */
 async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -65,12 +69,13 @@ test('loadValidator takes the precompiled module only when it was built from thi
   t.false(loadValidator(SERVICE_VALIDATOR, none)(broken), 'no module: compiled');
 });
 
-test('the fingerprint changes with the schema and the ajv options', (t) => {
+test('the fingerprint changes with the schema, the ajv options and the formats', (t) => {
   const base = validatorFingerprint(SERVICE_VALIDATOR);
   t.regex(base, /^[0-9a-f]{64}$/);
   t.is(validatorFingerprint(SERVICE_VALIDATOR), base);
   t.not(validatorFingerprint({ ...SERVICE_VALIDATOR, schema: () => ({ ...SERVICE_VALIDATOR.schema(), title: 'edited' }) }), base);
-  t.not(validatorFingerprint({ ...SERVICE_VALIDATOR, ajv: () => { const ajv = SERVICE_VALIDATOR.ajv(); ajv.opts.allErrors = false; return ajv; } }), base);
+  t.not(validatorFingerprint({ ...SERVICE_VALIDATOR, options: { ...SERVICE_VALIDATOR.options, allErrors: false } }), base);
+  t.not(validatorFingerprint({ ...SERVICE_VALIDATOR, formats: ['email'] }), base);
   t.not(validatorFingerprint(MAPPING_VALIDATOR), base);
 });
 
@@ -80,4 +85,20 @@ test('the build wrote current precompiled validators into dist/validators', asyn
     const text = await fs.readFile(path.join(ROOT, 'dist', 'validators', `${spec.name}.cjs`), 'utf8');
     t.true(text.includes(`module.exports.fingerprint = ${JSON.stringify(validatorFingerprint(spec))};`), spec.name);
   }
+});
+
+test('a start on the built code validates service.yml and a mapping without loading the ajv compiler', async (t) => {
+  const script = `
+    import { createRequire } from 'node:module';
+    const { loadConfig } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/config/load.js'))});
+    const { loadMapping } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/mapping/load.js'))});
+    const config = await loadConfig(${JSON.stringify(path.join(ROOT, 'service.yml'))});
+    await loadMapping(config.sources[0].mapping, { numbering: config.numbering, removal: { action: 'disable', graceDays: 30 } });
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    console.log(JSON.stringify(cache.filter((f) => f.includes('/ajv/') || f.includes('/ajv-formats/')).map((f) => f.split('node_modules/')[1])));
+  `;
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  const loaded = JSON.parse(stdout) as string[];
+  t.false(loaded.some((f) => f === 'ajv/dist/core.js' || f.startsWith('ajv/dist/compile/')), loaded.join(', '));
+  t.true(loaded.length > 0, 'the precompiled validators load ajv runtime helpers only');
 });
