@@ -113,6 +113,9 @@ export async function computePlan(
     reads.push(read);
   }
   const readMs = Date.now() - started;
+  // The read's garbage (rows, identities) goes before the target is listed and the plan built: a nightly
+  // full reconciliation of 100,000 users peaked ~50 MB higher without this.
+  if (mappedUsers(reads) >= LARGE_RUN_USERS) collectGarbage();
   const unstored = fitOptionsToTarget(target, reads);
   const actual = await readActual(target, request.signal);
   const state: PlanState = {
@@ -192,9 +195,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     }
     // The plan holds everything apply needs; the mapped users (a large share of the heap on a big import)
     // can go before the writes start, and with them the garbage of reading and planning.
-    const mapped = reads.reduce((n, r) => n + r.desired.length, 0);
+    const mapped = mappedUsers(reads);
     for (const read of reads) read.desired = [];
-    if (mapped >= COLLECT_AFTER_PLANNING) collectGarbage();
+    if (mapped >= LARGE_RUN_USERS) collectGarbage();
     const report = await apply(plan, {
       target,
       state: engine.state,
@@ -241,10 +244,14 @@ function exitCodeFor(plan: Plan): number {
 }
 
 /**
- * Mapped users from which a run collects garbage between planning and applying (see collectGarbage): below
- * this the heap is small and V8's own schedule is fine.
+ * Mapped users from which a run collects garbage after reading and again between planning and applying (see
+ * collectGarbage): below this the heap is small and V8's own schedule is fine.
  */
-const COLLECT_AFTER_PLANNING = 20_000;
+const LARGE_RUN_USERS = 20_000;
+
+function mappedUsers(reads: MappedRead[]): number {
+  return reads.reduce((n, r) => n + r.desired.length, 0);
+}
 
 /** A short, sortable, unique run id: `20261123T140501Z-3f9a1c`. */
 export function newRunId(): string {
