@@ -21,6 +21,18 @@ test(`generated web passwords meet the seed rule over ${DRAWS} draws`, (t) => {
   t.is(seen.size, DRAWS, 'no repeats');
 });
 
+test('web passwords of other lengths meet the rule too, and never hold look-alikes (l, 1, I, O, 0)', (t) => {
+  for (const length of [10, 16, 64]) {
+    for (let i = 0; i < 100; i++) {
+      const password = generateWebPassword(length);
+      t.is(password.length, length);
+      t.is(webPasswordProblem(password), undefined, password);
+      t.regex(password, /^[a-km-zA-HJ-NP-Z2-9]+$/, password);
+    }
+  }
+  t.throws(() => generateWebPassword(9), { instanceOf: RangeError });
+});
+
 test('the character classes of a web password are not always in the same place', (t) => {
   const firstIsDigit = new Set<boolean>();
   for (let i = 0; i < 200; i++) firstIsDigit.add(/^[0-9]/.test(generateWebPassword()));
