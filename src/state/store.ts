@@ -290,12 +290,15 @@ export class StateStore {
   }
 
   private put(binding: Binding): Binding {
-    const old = this.byKey.get(keyString(binding.key));
+    const ks = keyString(binding.key);
+    const old = this.byKey.get(ks);
     if (old) this.byUserId.delete(old.userId);
     const previousOwner = this.byUserId.get(binding.userId);
     if (previousOwner) this.byKey.delete(keyString(previousOwner.key));
     const stored = copyBinding(binding);
-    this.index(stored);
+    // The key string once (a binding per created user in a large import).
+    this.byKey.set(ks, stored);
+    this.byUserId.set(stored.userId, stored);
     return stored;
   }
 
