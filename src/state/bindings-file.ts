@@ -51,6 +51,9 @@ export interface KnownFiles {
   /** Generation of `bindings.json`; 0: there is none (a new state folder, or one from before the log). */
   generation: number;
   snapshotBytes: number;
+  /** Bindings in the snapshot, and changes in the log's complete saves (what a load reads). */
+  snapshotRecords: number;
+  logRecords: number;
   /** Inode and size of the log this process can append to; size -1: none (missing, stale or unknown). */
   logIno: number;
   logSize: number;
@@ -184,7 +187,7 @@ export async function readBindings(stateDir: string): Promise<ReadBindings> {
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
-    const known: KnownFiles = { generation, snapshotBytes: snapBuf?.length ?? 0, logIno: -1, logSize: -1 };
+    const known: KnownFiles = { generation, snapshotBytes: snapBuf?.length ?? 0, snapshotRecords: snap?.bindings.length ?? 0, logRecords: 0, logIno: -1, logSize: -1 };
     if (!handle) return { snapshot: snap?.bindings, entries: [], known };
     let logBuf: Buffer;
     let ino: number;
@@ -207,6 +210,7 @@ export async function readBindings(stateDir: string): Promise<ReadBindings> {
     if (log.header.generation < generation) return { snapshot: snap?.bindings, entries: [], known };
     known.logIno = ino;
     known.logSize = log.validBytes;
+    known.logRecords = log.entries.length;
     return { snapshot: snap?.bindings, entries: log.entries, known };
   }
 }
@@ -251,7 +255,7 @@ export async function writeSnapshot(stateDir: string, generation: number, bindin
     await handle.writeFile(logHeader(generation));
   });
   const logIno = (await fs.stat(logFile)).ino;
-  return { generation, snapshotBytes, logIno, logSize };
+  return { generation, snapshotBytes, snapshotRecords: bindings.length, logRecords: 0, logIno, logSize };
 }
 
 /** One batch (a save) as log text, in chunks, with its size in bytes; ends with the line that closes it. */
