@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Ajv, ValidateFunction } from 'ajv';
 import type { Ajv2020 } from 'ajv/dist/2020.js';
@@ -31,8 +32,9 @@ export const VALIDATORS_DIR = fileURLToPath(new URL('../../validators/', import.
 const load = createRequire(import.meta.url);
 
 /**
- * Identifies what a validator was built from: the schema, the ajv options and ajv's version. A precompiled
- * module with another fingerprint is stale (a schema edited after the build) and not used.
+ * Identifies what a validator was built from: the schema, the ajv options and formats, and the versions of ajv
+ * and ajv-formats. A precompiled module with another fingerprint is stale (a schema edited after the build, a
+ * dependency updated) and not used.
  */
 export function validatorFingerprint(spec: ValidatorSpec): string {
   const { version } = load('ajv/package.json') as { version: string };
@@ -46,7 +48,7 @@ export function validatorFingerprint(spec: ValidatorSpec): string {
  * now. `dir` is where precompiled modules are looked for (tests point it elsewhere).
  */
 export function loadValidator(spec: ValidatorSpec, dir = VALIDATORS_DIR): ValidateFunction {
-  const file = `${dir}${dir.endsWith('/') ? '' : '/'}${spec.name}.cjs`;
+  const file = path.join(dir, `${spec.name}.cjs`);
   if (existsSync(file)) {
     const mod = load(file) as ValidateFunction & { fingerprint?: string };
     if (mod.fingerprint === validatorFingerprint(spec)) return mod;
