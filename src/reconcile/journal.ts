@@ -294,7 +294,7 @@ export class Journal {
       pending.delete(ks);
     } else if (!r.retryable) {
       const had = pending.get(ks);
-      const same = (p: PendingStart) => p.runId === r.runId && p.opId === r.opId;
+      const same = (p: PendingStart) => Journal.sameStart(p, r);
       // An emptied key stays in the index (as an empty list): its place in the order is kept, as before.
       if (had === undefined) return;
       if (!Array.isArray(had)) {
@@ -309,7 +309,7 @@ export class Journal {
   /** A create's 'start' into the index: see {@link settle}. */
   private static addStart(pending: PendingIndex, start: PendingStart): void {
     const ks = Journal.indexKey(start.key);
-    const same = (p: PendingStart) => p.runId === start.runId && p.opId === start.opId;
+    const same = (p: PendingStart) => Journal.sameStart(p, start);
     const had = pending.get(ks);
     if (had === undefined) pending.set(ks, start);
     else if (!Array.isArray(had)) pending.set(ks, same(had) ? start : [had, start]);
@@ -319,6 +319,11 @@ export class Journal {
       if (i >= 0) had[i] = start;
       else had.push(start);
     }
+  }
+
+  /** True when `p` is the start of the operation `op` names (run and operation id). */
+  private static sameStart(p: PendingStart, op: { runId: string; opId: string }): boolean {
+    return p.runId === op.runId && p.opId === op.opId;
   }
 
   /** The 'start' record of an unsettled create, as compaction writes it back. */

@@ -50,7 +50,6 @@ export function logHeader(generation: number): string {
 export interface KnownFiles {
   /** Generation of `bindings.json`; 0: there is none (a new state folder, or one from before the log). */
   generation: number;
-  snapshotBytes: number;
   /** Bindings in the snapshot, and changes in the log's complete saves (what a load reads). */
   snapshotRecords: number;
   logRecords: number;
@@ -187,7 +186,7 @@ export async function readBindings(stateDir: string): Promise<ReadBindings> {
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
-    const known: KnownFiles = { generation, snapshotBytes: snapBuf?.length ?? 0, snapshotRecords: snap?.bindings.length ?? 0, logRecords: 0, logIno: -1, logSize: -1 };
+    const known: KnownFiles = { generation, snapshotRecords: snap?.bindings.length ?? 0, logRecords: 0, logIno: -1, logSize: -1 };
     if (!handle) return { snapshot: snap?.bindings, entries: [], known };
     let logBuf: Buffer;
     let ino: number;
@@ -242,7 +241,7 @@ async function writeAtomic(file: string, write: (handle: fs.FileHandle) => Promi
  * which the generation check then ignores. The bindings are streamed in chunks, never one big string.
  */
 export async function writeSnapshot(stateDir: string, generation: number, bindings: Binding[]): Promise<KnownFiles> {
-  const snapshotBytes = await writeAtomic(path.join(stateDir, BINDINGS_FILE), async (handle) => {
+  await writeAtomic(path.join(stateDir, BINDINGS_FILE), async (handle) => {
     await handle.writeFile(`{"version":1,"generation":${generation},"bindings":[`);
     for (let i = 0; i < bindings.length; i += PER_CHUNK) {
       // `[b1,b2,…]` without its brackets.
@@ -255,7 +254,7 @@ export async function writeSnapshot(stateDir: string, generation: number, bindin
     await handle.writeFile(logHeader(generation));
   });
   const logIno = (await fs.stat(logFile)).ino;
-  return { generation, snapshotBytes, snapshotRecords: bindings.length, logRecords: 0, logIno, logSize };
+  return { generation, snapshotRecords: bindings.length, logRecords: 0, logIno, logSize };
 }
 
 /** One batch (a save) as log text, in chunks, with its size in bytes; ends with the line that closes it. */

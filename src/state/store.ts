@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { keyString, type IdentityKey } from '../model/index.js';
+import { rewriteDue } from '../util/compaction.js';
 import type { Binding, PendingCreate, PlanState, PlanSummary } from '../reconcile/types.js';
 import { BINDINGS_FILE, BINDINGS_LOG_FILE, appendBatch, logHeader, readBindings, serializeBatch, writeSnapshot, type KnownFiles, type LogEntry } from './bindings-file.js';
 
@@ -96,18 +97,11 @@ export const STATE_FILE = 'state.json';
 type StateFileData = Omit<StateData, 'bindings'> & { bindings?: Binding[] };
 
 /**
- * The log is folded into a new snapshot once a load would read {@link FOLD_RECORDS_PER_BINDING} records
- * (snapshot and log) per binding, i.e. once at least half of them are superseded, but not below this log size:
- * a small state would otherwise fold at nearly every save. Replaying a log this big takes milliseconds.
+ * The log is folded into a new snapshot once half of what a load reads is superseded (rewriteDue), but not
+ * below this log size. A log of new bindings is all live data and is never folded: the earlier rule "fold when
+ * the log outgrows the snapshot" rewrote a growing snapshot about log2(n) times over a 100,000-user import.
  */
 export const MIN_FOLD_BYTES = 1 << 20;
-
-/**
- * Records read per binding that make a fold due. A log of new bindings is all live data and is never folded:
- * the rule "fold when the log outgrows the snapshot" rewrote a growing snapshot about log2(n) times over a
- * 100,000-user import (~0.1 s of serialising, ~20 MB written).
- */
-const FOLD_RECORDS_PER_BINDING = 2;
 
 /**
  * A copy of a binding with its own key object; `disabledAt` null drops it, undefined keeps the binding's.
@@ -249,8 +243,8 @@ export class StateStore {
     else this.disable(e[1], e[2] ?? undefined);
   }
 
-  private index(b: Binding): void {
-    this.byKey.set(keyString(b.key), b);
+  private index(b: Binding, ks = keyString(b.key)): void {
+    this.byKey.set(ks, b);
     this.byUserId.set(b.userId, b);
   }
 
@@ -305,8 +299,7 @@ export class StateStore {
     if (previousOwner) this.byKey.delete(keyString(previousOwner.key));
     const stored = copyBinding(binding);
     // The key string once (a binding per created user in a large import).
-    this.byKey.set(ks, stored);
-    this.byUserId.set(stored.userId, stored);
+    this.index(stored, ks);
     return stored;
   }
 
@@ -522,7 +515,7 @@ export class StateStore {
       const batch = serializeBatch(entries);
       const size = known.logSize + batch.bytes;
       const records = known.snapshotRecords + known.logRecords + entries.length;
-      const due = size > MIN_FOLD_BYTES && records >= FOLD_RECORDS_PER_BINDING * Math.max(1, this.byKey.size);
+      const due = rewriteDue({ logBytes: size, minLogBytes: MIN_FOLD_BYTES, records, live: this.byKey.size });
       if (!due && (await appendBatch(this.dir, known, batch))) {
         this.known = { ...known, logSize: size, logRecords: known.logRecords + entries.length };
         return;

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
+import { rewriteDue } from '../../util/compaction.js';
 import { lockResource } from '../../util/lock.js';
 import { ConflictError, LockedError, TerminalError, describeError } from '../../errors/index.js';
 import type { Logger } from '../../log.js';
@@ -19,7 +20,7 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
  * - the **journal** (`pbx.json.journal`, one JSON text per commit holding the users changed by that commit, a user a line)
  *   makes a commit durable without rewriting the whole document each time.
  * The document is rewritten ("compacted") only when most of what the two hold is superseded (see
- * READ_TO_LIVE_RATIO); so an import writes each user once, not (commits × size). The two files together are
+ * rewriteDue); so an import writes each user once, not (commits × size). The two files together are
  * the store, also after close: folding a journal of live users into the document would only serialise every
  * user a second time. Opening reads the document, then replays journal lines newer than the document's `seq`.
  * A torn last commit (a crash while appending) belongs to a commit that never returned and is dropped.
@@ -27,15 +28,6 @@ import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCrede
 
 /** Document format version. */
 export const STORE_VERSION = 1;
-
-/**
- * The document is rewritten once a load would read this many user records (document and journal) for every
- * live user, i.e. once at least half of what the two hold is superseded (users changed again, or deleted). A
- * journal of new users is all live data and stays a journal, so an import serialises each user once (a rule
- * relative to the document's size alone rewrote a growing document several times over a 100,000-user import,
- * and a fold at close cost a 100,000-user import ~0.5 s and a second 100 MB write).
- */
-const READ_TO_LIVE_RATIO = 2;
 
 /** A department as stored. */
 export interface StoredDepartment {
@@ -456,13 +448,17 @@ export class EmbeddedStore {
   }
 
   /**
-   * True when the journal, grown by `extraBytes` in `extraRecords` more user records, is past compactMinBytes
-   * and a load would read READ_TO_LIVE_RATIO user records or more (document and journal) per live user.
+   * True when the journal, grown by `extraBytes` in `extraRecords` more user records, makes rewriting the
+   * document due (see rewriteDue). A fold at close, which the store once did as well, cost a 100,000-user
+   * import ~0.5 s and a second 100 MB write.
    */
   private compactionDue(extraBytes: number, extraRecords: number): boolean {
-    if (this.journalBytes + extraBytes < this.compactMinBytes) return false;
-    const records = this.documentUsers + this.journalUsers + extraRecords;
-    return records >= READ_TO_LIVE_RATIO * Math.max(1, this.byIdMap.size);
+    return rewriteDue({
+      logBytes: this.journalBytes + extraBytes,
+      minLogBytes: this.compactMinBytes,
+      records: this.documentUsers + this.journalUsers + extraRecords,
+      live: this.byIdMap.size,
+    });
   }
 
   /**
@@ -510,7 +506,7 @@ export class EmbeddedStore {
   }
 
   /**
-   * Commits what is left and releases the lock; the journal stays (see READ_TO_LIVE_RATIO). Safe to call
+   * Commits what is left and releases the lock; the journal stays (see rewriteDue). Safe to call
    * twice.
    */
   async close(): Promise<void> {
