@@ -596,8 +596,7 @@ class CsvRowParser {
     this.cellsTemplate = Object.fromEntries(this.header.filter((name) => name !== '').map((name) => [name, '']));
   }
 
-  /** Rows parsed so far; empties the queue. */
-  /** The rows parsed since the last call (an empty array when none). */
+  /** The rows parsed since the last call (an empty array when none); empties the queue. */
   take(): Array<CsvRow | PackedRow> {
     const q = this.queue;
     if (q.length > 0) this.queue = [];

@@ -14,8 +14,9 @@ import { Worker } from 'node:worker_threads';
 import { CsvFileError, openCsvFile, type CsvDelimiter, type CsvEncoding, type CsvFile, type CsvRow, type OpenCsvOptions, type PackedRow, rowsAndBatches } from './client.js';
 
 /**
- * Rows per message (at least: the parsed chunks that fill it go whole). A batch travels by structured clone: complete rows as `[line, ...cells]` arrays, which
- * are about twice as fast to receive as cells objects (or as JSON.parse of the same rows).
+ * Rows per message (at least: the parsed chunks that fill it go whole). A batch travels by structured clone:
+ * complete rows as `[line, ...cells]` arrays, which are about twice as fast to receive as cells objects (or as
+ * JSON.parse of the same rows).
  */
 export const ROWS_PER_BATCH = 500;
 

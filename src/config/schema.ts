@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { FormatsPlugin } from 'ajv-formats';
+import type { FormatName } from 'ajv-formats/dist/formats.js';
 import schema from '../../config/service.schema.json' with { type: 'json' };
 import type { ConfigProblem } from '../errors/index.js';
 import { formatPath, pointerToPath, type LocatedDocument, type PathSegment } from './document.js';
@@ -23,7 +24,7 @@ export const SERVICE_VALIDATOR: ValidatorSpec = {
     // CommonJS: `module.exports` is the plugin.
     const addFormats = load('ajv-formats') as FormatsPlugin;
     const ajv = new Ajv({ ...this.options, code });
-    addFormats(ajv, [...this.formats] as Parameters<FormatsPlugin>[1] & string[]);
+    addFormats(ajv, [...this.formats] as FormatName[]);
     return ajv;
   },
 };
