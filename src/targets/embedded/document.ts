@@ -46,6 +46,20 @@ export class BufferedFileWriter {
     this.written += bytes.length;
   }
 
+  /**
+   * Adds the JSON of each item on a line of its own, `,` after every line but the last: the body of a JSON
+   * array laid out one element per line (the document's users, a journal commit's users).
+   */
+  async addJsonLines(items: readonly unknown[]): Promise<void> {
+    for (let i = 0; i < items.length; i++) {
+      // Separate pieces, not `json + ',\n'`: the joined string would be a copy of every item's text.
+      const text = JSON.stringify(items[i]);
+      if (!this.tryAdd(text)) await this.add(text);
+      const end = i === items.length - 1 ? '\n' : ',\n';
+      if (!this.tryAdd(end)) await this.add(end);
+    }
+  }
+
   /** Writes what is gathered. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
@@ -119,13 +133,7 @@ export class JsonDocumentFile implements Adapter<StoreDocument> {
       // left open.
       await handle.write(prefix.slice(0, -2) + '\n');
       const out = new BufferedFileWriter(handle);
-      for (let j = 0; j < users.length; j++) {
-        // Separate pieces, not `json + ',\n'`: the joined string would be a copy of every user's text.
-        const line = JSON.stringify(users[j]);
-        if (!out.tryAdd(line)) await out.add(line);
-        const end = j === users.length - 1 ? '\n' : ',\n';
-        if (!out.tryAdd(end)) await out.add(end);
-      }
+      await out.addJsonLines(users);
       await out.flush();
       await handle.write(']}\n');
       await handle.sync();

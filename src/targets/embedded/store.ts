@@ -586,13 +586,7 @@ async function appendJournalEntry(
   try {
     const out = new BufferedFileWriter(handle, buffer);
     await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[\n`);
-    for (let i = 0; i < upsert.length; i++) {
-      // Separate pieces, not `json + ',\n'`: the joined string would be a copy of every user's text.
-      const text = JSON.stringify(upsert[i]);
-      if (!out.tryAdd(text)) await out.add(text);
-      const end = i === upsert.length - 1 ? '\n' : ',\n';
-      if (!out.tryAdd(end)) await out.add(end);
-    }
+    await out.addJsonLines(upsert);
     let tail = `${COMMIT_TAIL}${JSON.stringify(deleted)}`;
     if (departments) tail += `,"departments":${JSON.stringify(departments)}`;
     await out.add(tail + '}\n');
