@@ -59,8 +59,6 @@ export async function processDroppedFile(engine: Engine, source: SourceConfig, f
   }
   const report = csvReportFor(file, source.name, startedAt, outcome);
   const read = outcome.reads.find((r) => r.source === source.name);
-  // A held plan or a file that could not be read at all goes to failed/ (nothing of it was applied);
-  // a file whose good rows applied goes to processed/ even when some rows were rejected.
   // failed/: the plan was held (nothing applied), or nothing in the file was usable. processed/: the good
   // rows applied, even when some were rejected (the report lists them) or a snapshot was incomplete (then
   // nobody was removed because of it, which the report's issues say).
@@ -88,6 +86,14 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   const logger = options.logger;
   const metrics = createMetrics();
   const engine = await createEngine(config, { logger, metrics });
+  try {
+    // A mapping that does not compile is an invalid configuration (exit 2) at start, as service.yml is;
+    // edited later, it fails that source's runs until fixed (see Engine.mapping).
+    for (const source of config.sources) await engine.mapping(source.name);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   const scheduler = createScheduler({ timezone: config.schedule.timezone, logger });
   const closers: Array<() => Promise<void>> = [];
 

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { Mapping } from '../mapping/types.js';
 import type { Source } from '../model/index.js';
 import type { Target } from '../targets/types.js';
-import { loadMapping } from '../mapping/load.js';
+import { MappingFile } from '../mapping/load.js';
 import { createSource } from '../sources.js';
 import { EmbeddedTarget } from '../targets/embedded/target.js';
 import { storeRevision } from '../targets/embedded/store.js';
@@ -25,7 +25,11 @@ export interface Engine {
   readonly metrics?: Metrics;
   /** The configured sources by name. */
   readonly sources: Map<string, Source>;
-  /** The compiled mapping of a source (cached). */
+  /**
+   * The compiled mapping of a source, as its file is now: compiled once and again whenever the file's text
+   * changes (a long-running daemon picks up an edit at its next run).
+   * @throws ConfigError when the file cannot be read or does not compile.
+   */
   mapping(sourceName: string): Promise<Mapping>;
   /** Opens the target. `readOnly` opens the embedded store without taking its lock (export, status, plan). */
   openTarget(options?: { readOnly?: boolean }): Promise<Target>;
@@ -49,7 +53,8 @@ export async function createEngine(config: ServiceConfig, options: EngineOptions
   const journal = new Journal({ file: path.join(config.stateDir, 'journal.jsonl') });
   const sources = new Map<string, Source>();
   for (const s of config.sources) sources.set(s.name, createSource(s));
-  const mappings = new Map<string, Promise<Mapping>>();
+  const mappings = new Map<string, MappingFile>();
+  for (const s of config.sources) mappings.set(s.name, new MappingFile(s.mapping, { numbering: config.numbering, removal: config.safety.removal }));
 
   return {
     config,
@@ -58,16 +63,12 @@ export async function createEngine(config: ServiceConfig, options: EngineOptions
     state,
     journal,
     sources,
-    mapping(sourceName) {
-      const sourceConfig = config.sources.find((s) => s.name === sourceName);
-      if (!sourceConfig) throw new UsageError(`no source named "${sourceName}" in ${config.file}`);
-      let m = mappings.get(sourceName);
-      if (!m) {
-        m = loadMapping(sourceConfig.mapping, { numbering: config.numbering, removal: config.safety.removal });
-        m.catch(() => mappings.delete(sourceName));
-        mappings.set(sourceName, m);
-      }
-      return m;
+    async mapping(sourceName) {
+      const file = mappings.get(sourceName);
+      if (!file) throw new UsageError(`no source named "${sourceName}" in ${config.file}`);
+      const { mapping, changed } = await file.current();
+      if (changed) options.logger.info('mapping file changed; the new version applies from this run', { source: sourceName, file: file.file });
+      return mapping;
     },
     async openTarget(openOptions) {
       const t = config.target;

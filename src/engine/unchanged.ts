@@ -80,8 +80,8 @@ export async function inputFingerprint(engine: Engine, sourceName: string, input
   part('version', pbxsyncVersion());
   part('source', sourceName);
   part('config', JSON.stringify(engine.config));
-  // The text the compiled mapping came from, not the file as it is now: a daemon keeps the mapping it
-  // compiled at start, and a fingerprint must describe what a run really used.
+  // The text the mapping was compiled from. Were the file edited between this and the read, the run maps
+  // with the newer text and records this older fingerprint: the next run compares instead of skipping.
   part('mapping', mapping.sourceHash);
   hash.update('\ninput\n');
   await hashFile(hash, input);

@@ -30,12 +30,30 @@ export interface MappingOptions {
  * is not usable.
  */
 export async function loadMapping(file: string, options: MappingOptions): Promise<Mapping> {
-  const { mapping, problems } = await readMapping(file, options);
-  if (problems.length > 0 || mapping === undefined) {
-    const list = problems.map(formatProblem).join('\n  ');
-    throw new ConfigError(`mapping ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${list}`, problems);
-  }
+  return usableMapping(file, await readMapping(file, options));
+}
+
+/**
+ * {@link loadMapping} of a mapping whose text was read already (`file` names it in problems and rules).
+ * @throws ConfigError listing every problem.
+ */
+export function loadMappingText(source: string, file: string, options: MappingOptions): Mapping {
+  return usableMapping(file, parseMapping(source, file, options));
+}
+
+/** The hash a mapping compiled from this text carries as its `sourceHash`. */
+export function mappingTextHash(source: string): string {
+  return createHash('sha256').update(source).digest('hex');
+}
+
+function usableMapping(file: string, { mapping, problems }: { mapping?: Mapping; problems: ConfigProblem[] }): Mapping {
+  if (problems.length > 0 || mapping === undefined) throw mappingError(file, problems);
   return mapping;
+}
+
+function mappingError(file: string, problems: ConfigProblem[]): ConfigError {
+  const list = problems.map(formatProblem).join('\n  ');
+  return new ConfigError(`mapping ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${list}`, problems);
 }
 
 /** Every problem of a mapping file (empty when it loads), for `pbxsync validate`. */
@@ -72,19 +90,51 @@ export function parseMapping(source: string, file: string, options: MappingOptio
     locate: (p) => where(p),
     locateIn: (p, offset) => locateInScalar(doc, lines, p, offset),
   });
-  const sourceHash = createHash('sha256').update(source).digest('hex');
-  const mapping = compileMapping(data as MappingSpec, ctx, { removal: options.removal, sourceHash });
+  const mapping = compileMapping(data as MappingSpec, ctx, { removal: options.removal, sourceHash: mappingTextHash(source) });
   return problems.length > 0 ? { problems: sortProblems(dedupe(problems)) } : { mapping, problems };
 }
 
 async function readMapping(file: string, options: MappingOptions): Promise<{ mapping?: Mapping; problems: ConfigProblem[] }> {
-  let source: string;
+  const read = await readMappingText(file);
+  return read.text === undefined ? read : parseMapping(read.text, file, options);
+}
+
+async function readMappingText(file: string): Promise<{ text?: string; problems: ConfigProblem[] }> {
   try {
-    source = await readFile(file, 'utf8');
+    return { text: await readFile(file, 'utf8'), problems: [] };
   } catch (err) {
     return { problems: [{ file, path: '', message: `cannot read the mapping file: ${(err as Error).message}` }] };
   }
-  return parseMapping(source, file, options);
+}
+
+/**
+ * A mapping file kept compiled for a long-running process. {@link current} reads the file each time (a
+ * mapping file is a few KB) and compiles it again only when its text changed, so an edit applies from the
+ * next run without a restart.
+ */
+export class MappingFile {
+  private compiled: Mapping | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly options: MappingOptions,
+  ) {}
+
+  /**
+   * The mapping as the file is now. `changed` is true when this call compiled a new version of a file
+   * compiled before (not on the first compile).
+   * @throws ConfigError when the file cannot be read or does not compile, listing every problem. The last
+   * good version is not used instead: runs must not go on with rules the admin has just replaced.
+   */
+  async current(): Promise<{ mapping: Mapping; changed: boolean }> {
+    const read = await readMappingText(this.file);
+    if (read.text === undefined) throw mappingError(this.file, read.problems);
+    const previous = this.compiled;
+    if (previous && previous.sourceHash === mappingTextHash(read.text)) return { mapping: previous, changed: false };
+    const mapping = loadMappingText(read.text, this.file, this.options);
+    this.compiled = mapping;
+    return { mapping, changed: previous !== undefined };
+  }
 }
 
 /** Path of config/mapping.schema.json, found from this module (src/ under tsx, dist/src/ once built). */

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { CLI, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
+import { CLI, ROOT, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
 
 /** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
 async function startDaemon(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; statusUrl: string; logs: () => string; exited: Promise<number | null> }> {
@@ -127,4 +127,39 @@ test('daemon: the same export dropped again is recognised as applied (nothing co
 
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
+});
+
+test('daemon: an edited mapping applies to the next dropped file without a restart; a mapping that does not compile stops the start (exit 2)', async (t) => {
+  const shipped = await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8');
+  const ws0 = await makeWorkspace();
+  const mappingFile = await ws0.write('mapping.yml', shipped);
+  const ws = await makeWorkspace({ mapping: mappingFile });
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  const processed = path.join(ws.inbox, 'processed');
+  const drop = async (name: string) => {
+    await fs.writeFile(path.join(ws.inbox, `.${name}.part`), threeCxCsv([person(1001, 'Anna', 'Smith', { Department: '' })]));
+    await fs.rename(path.join(ws.inbox, `.${name}.part`), path.join(ws.inbox, `${name}.csv`));
+    const report = await waitFor(`the report of ${name}`, async () => {
+      const r = (await fs.readdir(processed).catch(() => [] as string[])).find((n) => n.startsWith(name) && n.endsWith('.report.json'));
+      return r && path.join(processed, r);
+    }, 45_000);
+    return JSON.parse(await fs.readFile(report, 'utf8')) as { summary: { create: number; update: number; unchanged: number } };
+  };
+
+  t.like(await drop('monday'), { summary: { create: 1 } });
+  await fs.writeFile(mappingFile, shipped.replace('  default: DEFAULT\n', '  default: Support\n'));
+  // The same rows again: under the edited mapping they are not "already applied", and Anna moves to Support.
+  t.like(await drop('tuesday'), { summary: { create: 0, update: 1, unchanged: 0 } });
+  t.regex(daemon.logs(), /"message":"mapping file changed; the new version applies from this run"/);
+  const exported = await ws.cli(['export', '--format', 'csv']);
+  t.is((parse(exported.stdout, { columns: true }) as Array<Record<string, string>>)[0]?.Department, 'Support');
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+
+  // Broken while stopped: the next start refuses, naming the file, line and field, like a bad service.yml.
+  await fs.writeFile(mappingFile, shipped.replace('  create: true\n', '  create: maybe\n'));
+  const refused = await ws.cli(['run']);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /mapping\.yml:\d+:\d+: department\.create: must be boolean/);
 });

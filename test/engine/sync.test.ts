@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { runSync, EXIT } from '../../src/engine/sync.js';
+import { ConfigError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { Target } from '../../src/targets/types.js';
 import { newUserFields, type PbxUser } from '../../src/model/index.js';
@@ -111,4 +112,36 @@ test('an adoption rule lets a row claim the unmanaged user with its extension (a
   t.true(engine.state.bindings().some((b) => b.userId === manual.id && b.key.anchor === '1001'));
   const after = (await users(engine)).find((u) => u.id === manual.id)!;
   t.is(after.mobile, '+14155550111');
+});
+
+test('an edited mapping file applies from the next run of the same engine; a broken edit fails runs, named, until fixed', async (t) => {
+  const shipped = await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8');
+  const ws0 = await makeWorkspace();
+  const mappingFile = await ws0.write('mapping.yml', shipped);
+  const ws = await makeWorkspace({ mapping: mappingFile });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const file = await ws.write('a.csv', threeCxCsv([person(1001, 'Anna', 'Smith', { Department: '' }), person(1002, 'Bob', 'Stone', { Department: 'Sales' })]));
+  const sync = () => runSync(engine, { inputs: { inbox: file }, full: false, dryRun: false, approve: false });
+  t.is((await sync()).plan.summary.create, 2);
+  t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'DEFAULT'], ['1002', 'Sales']]);
+
+  // The admin edits the mapping while the engine runs: rows without a department now go to Support.
+  await fs.writeFile(mappingFile, shipped.replace('  default: DEFAULT\n', '  default: Support\n'));
+  const edited = await sync();
+  t.deepEqual(edited.plan.operations.map((o) => [o.kind, o.extension, o.fields]), [['update', '1001', ['department']]]);
+  t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'Support'], ['1002', 'Sales']]);
+
+  // A broken edit: the run fails with the file, line and field, is recorded for `status`, and changes nothing.
+  await fs.writeFile(mappingFile, shipped.replace('  create: true\n', '  create: maybe\n'));
+  const err = await t.throwsAsync(sync, { instanceOf: ConfigError });
+  t.regex(err!.message, /mapping\.yml:\d+:\d+: department\.create: must be boolean/);
+  t.regex(engine.state.runs()[0]?.error ?? '', /mapping\.yml has 1 problem/);
+  t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'Support'], ['1002', 'Sales']]);
+
+  // Fixed back to the first version: the next run applies it.
+  await fs.writeFile(mappingFile, shipped);
+  const fixed = await sync();
+  t.is(fixed.exitCode, EXIT.ok);
+  t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'DEFAULT'], ['1002', 'Sales']]);
 });

@@ -1,10 +1,11 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { ConfigError } from '../../src/errors/index.js';
-import { loadMapping, validateMappingFile } from '../../src/mapping/load.js';
-import { options, problemsOf } from './_helpers.js';
+import type { Mapping } from '../../src/mapping/types.js';
+import { MappingFile, loadMapping, validateMappingFile } from '../../src/mapping/load.js';
+import { BASE, identity, options, problemsOf, userOf } from './_helpers.js';
 
 async function writeTemp(name: string, text: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'pbxsync-mapping-'));
@@ -97,3 +98,39 @@ for (const name of ['3cx-csv', 'm365', 'google', 'ad', 'openldap']) {
     t.is(mapping.file, file);
   });
 }
+
+const DEPARTMENT_SALES = `${BASE}department:\n  value: Sales\n`;
+const DEPARTMENT_SUPPORT = `${BASE}department:\n  value: Support\n`;
+
+test('MappingFile: compiled once, again only when the text changes, and a broken edit fails until fixed', async (t) => {
+  const file = await writeTemp('m.yml', DEPARTMENT_SALES);
+  const mappingFile = new MappingFile(file, options);
+  const department = async ({ mapping }: { mapping: Mapping }) => userOf(await mapping.map(identity())).fields.department;
+
+  const first = await mappingFile.current();
+  t.false(first.changed, 'the first compile is not a change');
+  t.is(await department(first), 'Sales');
+  const same = await mappingFile.current();
+  t.is(same.mapping, first.mapping, 'the same text is not compiled again');
+  t.false(same.changed);
+
+  await writeFile(file, DEPARTMENT_SUPPORT);
+  const edited = await mappingFile.current();
+  t.true(edited.changed);
+  t.is(await department(edited), 'Support');
+
+  await writeFile(file, DEPARTMENT_SUPPORT + 'welcome: "yes"\n');
+  const broken = await t.throwsAsync(() => mappingFile.current(), { instanceOf: ConfigError });
+  t.regex(broken!.message, /m\.yml has 1 problem/);
+  t.regex(broken!.message, /m\.yml:5:10: welcome: must be boolean/, 'the problem has its line, column and field');
+  await t.throwsAsync(() => mappingFile.current(), { instanceOf: ConfigError }, 'still broken: no falling back to the last good version');
+
+  await rm(file);
+  const gone = await t.throwsAsync(() => mappingFile.current(), { instanceOf: ConfigError });
+  t.regex(gone!.message, /cannot read the mapping file/);
+
+  await writeFile(file, DEPARTMENT_SALES);
+  const fixed = await mappingFile.current();
+  t.true(fixed.changed);
+  t.is(await department(fixed), 'Sales');
+});
