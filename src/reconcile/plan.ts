@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ExtensionAllocator, extensionProblem } from '../mapping/numbering.js';
 import type { AdoptionMatch, DesiredUser, NumberRange } from '../mapping/types.js';
-import { keyString, type PbxUser, type RecordIssue, type UserFieldName, type UserFields } from '../model/index.js';
+import { keyString, noItems, type PbxUser, type RecordIssue, type UserFieldName, type UserFields } from '../model/index.js';
 import { FIELD_LABELS, FIELD_ORDER, canonicalJson, joinHuman, normaliseField, sameField, userName } from './fields.js';
 import type {
   ActualState,
@@ -152,9 +152,20 @@ interface FieldShape {
 }
 
 function uniqueValues(field: UniqueField, fields: Partial<UserFields>): string[] {
-  if (field === 'email') return fields.email ? [fields.email] : [];
-  if (field === 'dids') return fields.dids ?? [];
-  return (fields.phones ?? []).map((p) => p.mac);
+  if (field === 'email') return fields.email ? [fields.email] : noItems();
+  if (field === 'dids') return fields.dids ?? noItems();
+  return fields.phones?.length ? fields.phones.map((p) => p.mac) : noItems();
+}
+
+/**
+ * Calls `fn` with each unique value `user` holds now, normalised: the values `uniqueValues` gives for
+ * `normalisedUnique(user)`, read in place (this runs for every PBX user of every run that lists them).
+ */
+function eachHeldValue(user: PbxUser, fn: (field: UniqueField, value: string) => void): void {
+  const email = normaliseField('email', user.email) as string | null;
+  if (email) fn('email', email);
+  for (const did of normaliseField('dids', user.dids) as string[]) fn('dids', did);
+  for (const phone of normaliseField('phones', user.phones) as UserFields['phones']) fn('phones', phone.mac);
 }
 
 function valueLabel(field: UniqueField, value: string): string {
@@ -210,9 +221,7 @@ class Planner {
     for (const u of input.actual.users) {
       this.usersById.set(u.id, u);
       this.usersByExt.set(u.extension, u);
-      for (const field of ['email', 'dids', 'phones'] as const) {
-        for (const v of uniqueValues(field, normalisedUnique(u))) this.holders[field].set(v, u);
-      }
+      eachHeldValue(u, (field, value) => this.holders[field].set(value, u));
     }
     for (const b of input.state.bindings) {
       this.bindingByKey.set(keyString(b.key), b);
@@ -468,12 +477,19 @@ class Planner {
   }
 
   private claim(entry: Entry, fields: Partial<UserFields>): void {
-    for (const field of ['email', 'dids', 'phones'] as const) {
-      for (const value of uniqueValues(field, fields)) {
-        const claimed = this.claims[field];
-        if (!claimed.has(value)) claimed.set(value, entry);
-      }
+    for (const field of UNIQUE_FIELDS) {
+      for (const value of uniqueValues(field, fields)) this.claimValue(field, value, entry);
     }
+  }
+
+  /** {@link claim} of the unique values `user` holds now. */
+  private claimHeld(entry: Entry, user: PbxUser): void {
+    eachHeldValue(user, (field, value) => this.claimValue(field, value, entry));
+  }
+
+  private claimValue(field: UniqueField, value: string, entry: Entry): void {
+    const claimed = this.claims[field];
+    if (!claimed.has(value)) claimed.set(value, entry);
   }
 
   /** Department problems of the given fields, or registers the departments to create. */
@@ -534,6 +550,12 @@ class Planner {
    */
   private diffWithProblems(entry: Entry, user: PbxUser): { diff: Diff; problems: Problem[] } {
     const diff = diffFields(entry.fields, user);
+    if (diff.fields.length === 0) {
+      // Nothing changes (most users of most runs): no value is newly wanted, so none can be contested, and the
+      // user keeps what it holds. Nothing is allocated for it: a nightly full run compares every user.
+      this.claimHeld(entry, user);
+      return NO_CHANGE;
+    }
     const changed = pick(diff.after, diff.fields);
     const problems = [...this.uniqueProblems(entry, changed, user.id), ...this.departmentProblems(entry, changed)];
     const contested = new Set(problems.map((p) => p.field));
@@ -552,10 +574,16 @@ class Planner {
     const ks = entry.ks;
     const { diff, problems } = this.diffWithProblems(entry, user);
     const note = this.stickyNote(entry, user.extension);
-    const base = { key: entry.d.key, userId: user.id, extension: user.extension, origin: entry.d.origin, name: userName({ ...user, ...diff.after }) };
     if (problems.length) this.conflictOp(entry, user.extension, user.id, problems);
+    // Set when this run re-enables the user pbxsync disabled then.
+    const disabledAt = entry.d.disabledInSource ? undefined : binding.disabledAt;
+    if (!disabledAt && !diff.fields.length) {
+      if (!problems.length) this.unchanged++;
+      return;
+    }
+    const base = { key: entry.d.key, userId: user.id, extension: user.extension, origin: entry.d.origin, name: userName({ ...user, ...diff.after }) };
     const changedText = diff.fields.length ? `${joinHuman(diff.fields.map((f) => FIELD_LABELS[f]))} changed ` : '';
-    if (binding.disabledAt && !entry.d.disabledInSource) {
+    if (disabledAt) {
       this.ops.push({
         ...base,
         id: `enable:${ks}`,
@@ -563,9 +591,9 @@ class Planner {
         before: { ...diff.before, enabled: user.enabled },
         after: { ...diff.after, enabled: true },
         fields: [...diff.fields, 'enabled'],
-        reason: `back ${this.where(entry)}: re-enabled (pbxsync disabled it on ${binding.disabledAt.slice(0, 10)})${changedText ? `; ${changedText.trim()}` : ''}`,
+        reason: `back ${this.where(entry)}: re-enabled (pbxsync disabled it on ${disabledAt.slice(0, 10)})${changedText ? `; ${changedText.trim()}` : ''}`,
       });
-    } else if (diff.fields.length) {
+    } else {
       this.ops.push({
         ...base,
         id: `update:${ks}`,
@@ -575,8 +603,6 @@ class Planner {
         fields: diff.fields,
         reason: `${changedText}${this.where(entry)}${note ? `; ${note}` : ''}`,
       });
-    } else if (!problems.length) {
-      this.unchanged++;
     }
   }
 
@@ -713,7 +739,7 @@ export function diffFields(desired: Partial<UserFields>, actual: PbxUser): Diff 
     if (f === 'options') {
       const have = (normaliseField('options', actual.options ?? {}) ?? {}) as Record<string, string>;
       const wantOpts = want as Record<string, string>;
-      if (Object.keys(wantOpts).every((k) => have[k] === wantOpts[k])) continue;
+      if (holdsOptions(have, wantOpts)) continue;
       before.options = have;
       after.options = normaliseField('options', { ...have, ...wantOpts });
       fields.push(f);
@@ -726,6 +752,21 @@ export function diffFields(desired: Partial<UserFields>, actual: PbxUser): Diff 
   }
   return { fields, before: before as Partial<UserFields>, after: after as Partial<UserFields> };
 }
+
+/** True when `have` holds every option of `want` with the same value (no key array per user and field). */
+function holdsOptions(have: Record<string, string>, want: Record<string, string>): boolean {
+  for (const k in want) if (have[k] !== want[k]) return false;
+  return true;
+}
+
+/** The unique fields, in the order values are claimed. */
+const UNIQUE_FIELDS: readonly UniqueField[] = ['email', 'dids', 'phones'];
+
+/** What {@link Planner.diffWithProblems} returns for a user without changes (shared: never modified). */
+const NO_CHANGE: { diff: Diff; problems: Problem[] } = Object.freeze({
+  diff: Object.freeze({ fields: noItems<UserFieldName>(), before: Object.freeze({}), after: Object.freeze({}) }),
+  problems: noItems<Problem>(),
+});
 
 function normalisedUnique(u: PbxUser): Partial<UserFields> {
   return {
