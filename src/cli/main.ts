@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { commands } from './commands.js';
 import { ConfigError, PbxsyncError, UsageError, describeError, formatProblem } from '../errors/index.js';
-import { EXIT } from '../engine/sync.js';
+import { EXIT, exitCodeOfError } from '../engine/sync.js';
 
 /**
  * The single top-level error boundary: every command's error ends here and becomes an exit code
@@ -29,21 +29,22 @@ async function main(argv: string[]): Promise<number> {
     }
     const json = argv.includes('--json');
     if (err instanceof ConfigError) {
-      const lines = err.problems.length ? err.problems.map(formatProblem) : [err.message];
+      // The message of a configuration or mapping error lists its problems already; any it leaves out follow.
+      const more = err.problems.map(formatProblem).filter((line) => !err.message.includes(line));
       if (json) process.stdout.write(JSON.stringify({ error: err.message, problems: err.problems }) + '\n');
-      else process.stderr.write(`pbxsync: ${err.message}\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
-      return EXIT.usage;
+      else process.stderr.write(`pbxsync: ${[err.message, ...more.map((l) => `  ${l}`)].join('\n')}\n`);
+      return exitCodeOfError(err);
     }
     if (err instanceof UsageError) {
       if (json) process.stdout.write(JSON.stringify({ error: err.message }) + '\n');
       else process.stderr.write(`pbxsync: ${err.message}\n`);
-      return EXIT.usage;
+      return exitCodeOfError(err);
     }
     const message = describeError(err);
     if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
     else process.stderr.write(`pbxsync: ${message}\n`);
     if (!(err instanceof PbxsyncError) && process.env.PBXSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return EXIT.failure;
+    return exitCodeOfError(err);
   }
 }
 

@@ -11,12 +11,17 @@ import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { serializePlan } from '../reconcile/serialize.js';
 import { acquireLock } from '../state/lock.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
-import { UsageError, describeError } from '../errors/index.js';
+import { ConfigError, UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
 
 /** Exit codes of DESIGN §3. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
+
+/** The exit code an error ends a command with (DESIGN §3): 2 for usage and configuration, 1 for the rest. */
+export function exitCodeOfError(err: unknown): number {
+  return err instanceof ConfigError || err instanceof UsageError ? EXIT.usage : EXIT.failure;
+}
 
 /** What to reconcile. */
 export interface SyncRequest {
@@ -227,7 +232,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       runId,
       sourceNames: request.sources ?? [...engine.sources.keys()],
       startedAt,
-      exitCode: EXIT.failure,
+      exitCode: exitCodeOfError(err),
       error: describeError(err),
     }).catch(() => undefined);
     throw err;

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
 interface Summary {
   runId: string;
@@ -119,4 +119,28 @@ test('validate reports a broken mapping reference with file, line and path (exit
   t.is(r.code, 2);
   t.regex(r.stderr, /service\.yml:\d+/);
   t.regex(r.stderr, /mapping/);
+});
+
+test('a mapping that does not compile: import exits 2, each problem printed once, the run recorded with exit 2 for status', async (t) => {
+  const ws0 = await makeWorkspace();
+  const shipped = await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8');
+  const mapping = await ws0.write('mapping.yml', shipped.replace('  create: true\n', '  create: maybe\n').replace('  default: users\n', '  default: 7\n'));
+  const ws = await makeWorkspace({ mapping });
+  const file = await ws.write('a.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));
+  const r = await ws.cli(['import', file]);
+  t.is(r.code, 2, r.stderr);
+  const problems = r.stderr.split('\n').filter((l) => /mapping\.yml:\d+:\d+: /.test(l));
+  t.deepEqual(
+    problems.map((l) => l.replace(/^.*mapping\.yml:\d+:\d+: /, '')).sort(),
+    [
+      'department.create: must be boolean',
+      'role.default: must be one of: users, receptionists, group_admins, managers, group_owners, system_admins, system_owners',
+      'role.default: must be string',
+    ],
+    r.stderr,
+  );
+
+  const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { runs: Array<{ exitCode: number; error?: string }> };
+  t.is(status.runs[0]?.exitCode, 2);
+  t.regex(status.runs[0]?.error ?? '', /mapping .*mapping\.yml has 3 problems/);
 });
