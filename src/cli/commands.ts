@@ -267,7 +267,9 @@ function formatStatus(status: Awaited<ReturnType<typeof collectStatus>>): string
   }
   if (status.held) lines.push(`HELD PLAN: ${status.held.reason}\n  approve with: pbxsync apply ${status.held.file}`);
   for (const s of status.sources) {
-    lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? 'ok' : `FAILING: ${s.health.error ?? ''}`) : 'never ran'}${s.health?.at ? ` at ${s.health.at}` : ''}`);
+    // The time before the error: an error may run over several lines (a mapping's problems, one per line).
+    const at = s.health?.at ? ` at ${s.health.at}` : '';
+    lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? `ok${at}` : `FAILING${at}: ${s.health.error ?? ''}`) : 'never ran'}`);
   }
   lines.push('last runs:');
   for (const r of status.runs.slice(0, 10)) {

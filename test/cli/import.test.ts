@@ -143,4 +143,6 @@ test('a mapping that does not compile: import exits 2, each problem printed once
   const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { runs: Array<{ exitCode: number; error?: string }> };
   t.is(status.runs[0]?.exitCode, 2);
   t.regex(status.runs[0]?.error ?? '', /mapping .*mapping\.yml has 3 problems/);
+  const text = (await ws.cli(['status'])).stdout;
+  t.regex(text, /^source inbox \(csv\): FAILING at \S+: mapping \S+mapping\.yml has 3 problems:\n {2}\S+mapping\.yml:28:11: department\.create: must be boolean$/m, text);
 });
