@@ -18,13 +18,17 @@ export interface FileOutcome {
 }
 
 /**
- * Throw this from `onFile` to leave the file where it is (e.g. the daemon is stopping): it is neither moved
- * nor reported, and is picked up again at the next start.
+ * Throw this from `onFile` to leave the file where it is: it is neither moved nor reported. Without
+ * `retryInMs` (the daemon is stopping) it is picked up again at the next start; with it (the run failed for
+ * a passing reason) the watcher offers it again once that time has passed, and not before.
  */
 export class LeaveFileInPlace extends Error {
-  constructor(message = 'file left in the drop folder for the next start') {
+  readonly retryInMs?: number;
+
+  constructor(message = 'file left in the drop folder for the next start', options: { retryInMs?: number } = {}) {
     super(message);
     this.name = 'LeaveFileInPlace';
+    this.retryInMs = options.retryInMs;
   }
 }
 
@@ -49,7 +53,7 @@ export interface DropFolderWatcher {
   close(): Promise<void>;
   /**
    * Resolves once every file in the folder at the time of the call (and any that arrived meanwhile) has been
-   * processed or has vanished, and nothing is in progress.
+   * processed, has vanished or waits for a retry (see {@link LeaveFileInPlace}), and nothing is in progress.
    */
   drain(): Promise<void>;
 }
@@ -87,7 +91,8 @@ interface Pending {
  *
  * After `onFile` returns, the file is moved to `processed/` or `failed/` (per its outcome) with its report
  * beside it (see {@link moveWithReport}). When `onFile` throws, the file goes to `failed/` with a report
- * holding the error — unless it threw {@link LeaveFileInPlace} or the watcher is closing.
+ * holding the error — unless it threw {@link LeaveFileInPlace} (with `retryInMs`: offered again after that
+ * long) or the watcher is closing.
  */
 export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatcher {
   const { settings, logger, onFile } = options;
@@ -102,6 +107,8 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
   const dirty = new Set<string>();
   /** Files that could not be moved away, by the size/mtime they had: not retried until they change. */
   const stuck = new Map<string, string>();
+  /** Files left in place to be retried: ignored (also by the rescan) until their timer offers them again. */
+  const deferred = new Map<string, NodeJS.Timeout>();
   let current: string | undefined;
   let currentDone: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
@@ -127,6 +134,8 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     const file = path.resolve(p);
     pending.delete(file);
     stuck.delete(file);
+    clearTimeout(deferred.get(file));
+    deferred.delete(file);
     const i = queue.indexOf(file);
     if (i >= 0) queue.splice(i, 1);
     checkIdle();
@@ -145,6 +154,7 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
       dirty.add(file);
       return;
     }
+    if (deferred.has(file)) return;
     const st = await stat(file).catch(() => undefined);
     if (!st || !st.isFile() || closed) return;
     const sig = `${st.size}:${st.mtimeMs}`;
@@ -218,6 +228,14 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     } catch (err) {
       if (err instanceof LeaveFileInPlace || closed) {
         logger.warn('drop folder file left in place', { file, reason: describeError(err) });
+        const retryInMs = err instanceof LeaveFileInPlace ? err.retryInMs : undefined;
+        if (retryInMs !== undefined && !closed) {
+          const retry = setTimeout(() => {
+            deferred.delete(file);
+            void notice(file);
+          }, retryInMs);
+          deferred.set(file, retry);
+        }
         return;
       }
       logger.error('drop folder file failed', { file, error: describeError(err) });
@@ -287,6 +305,8 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
       if (closed) return currentDone;
       closed = true;
       clearInterval(sweeper);
+      for (const retry of deferred.values()) clearTimeout(retry);
+      deferred.clear();
       if (timer) clearTimeout(timer);
       timer = undefined;
       queue.length = 0;

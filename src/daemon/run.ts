@@ -10,7 +10,7 @@ import { startStatusServer } from './status.js';
 import { createScheduler } from './scheduler.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
-import { describeError } from '../errors/index.js';
+import { describeError, isRetryable } from '../errors/index.js';
 
 /** Builds the report written beside a processed or failed drop-folder file. */
 export function csvReportFor(file: string, source: string, startedAt: Date, outcome: SyncOutcome): CsvReport {
@@ -110,13 +110,29 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   for (const source of config.sources) {
     if (source.type === 'csv' && source.csv) {
       await fs.mkdir(source.csv.folder, { recursive: true });
+      const retries = new Map<string, number>();
       const watcher = watchDropFolder({
         settings: source.csv,
         logger: logger.child({ source: source.name }),
         onFile: async (file) => {
-          const result = await scheduler.runExclusive(source.name, (signal) => processDroppedFile(engine, source, file, signal));
+          let result: FileOutcome | undefined;
+          try {
+            result = await scheduler.runExclusive(source.name, (signal) => processDroppedFile(engine, source, file, signal));
+          } catch (err) {
+            // A passing failure (another pbxsync process holds the lock, the PBX is unreachable) must not
+            // send the admin's file to failed/: it stays and is tried again, less often each time.
+            if (!isRetryable(err)) {
+              retries.delete(file);
+              throw err;
+            }
+            const attempt = (retries.get(file) ?? 0) + 1;
+            retries.set(file, attempt);
+            const retryInMs = droppedFileRetryMs(attempt);
+            throw new LeaveFileInPlace(`${describeError(err)}; the file stays in the folder and is tried again in ${Math.round(retryInMs / 1000)} s`, { retryInMs });
+          }
           metrics.managedUsers.set(engine.state.bindings().length);
           if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start');
+          retries.delete(file);
           return result;
         },
       });
@@ -167,6 +183,16 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   await engine.close();
   logger.info('stopped');
   return EXIT.ok;
+}
+
+/** First wait before a dropped file whose run failed for a passing reason is tried again. */
+export const DROPPED_FILE_RETRY_FIRST_MS = 5_000;
+/** Longest wait between two tries of such a file. */
+export const DROPPED_FILE_RETRY_MAX_MS = 5 * 60_000;
+
+/** The wait before try number `attempt` + 1 of a dropped file: 5 s, doubling, at most 5 minutes. */
+export function droppedFileRetryMs(attempt: number): number {
+  return Math.min(DROPPED_FILE_RETRY_MAX_MS, DROPPED_FILE_RETRY_FIRST_MS * 2 ** Math.max(0, attempt - 1));
 }
 
 async function runScheduled(engine: Engine, source: string, full: boolean, signal: AbortSignal): Promise<void> {

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { acquireLock } from '../../src/state/lock.js';
+import { DROPPED_FILE_RETRY_FIRST_MS, droppedFileRetryMs } from '../../src/daemon/run.js';
 import { CLI, ROOT, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
 
 /** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
@@ -162,4 +164,36 @@ test('daemon: an edited mapping applies to the next dropped file without a resta
   const refused = await ws.cli(['run']);
   t.is(refused.code, 2);
   t.regex(refused.stderr, /mapping\.yml:\d+:\d+: department\.create: must be boolean/);
+});
+
+test('daemon: a file dropped while another pbxsync process holds the lock stays in the folder and is applied once the lock is free', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  // This test process plays the other pbxsync process (a manual `pbxsync import`, say).
+  const release = await acquireLock(ws.stateDir);
+  let released = false;
+  t.teardown(async () => {
+    if (!released) await release();
+  });
+
+  await fs.writeFile(path.join(ws.inbox, '.busy.part'), threeCxCsv([person(1001, 'Anna', 'Smith')]));
+  await fs.rename(path.join(ws.inbox, '.busy.part'), path.join(ws.inbox, 'busy.csv'));
+  await waitFor('the file left in place', () => daemon.logs().includes('"message":"drop folder file left in place"'), 45_000);
+  t.regex(daemon.logs(), /another pbxsync process is applying .*; the file stays in the folder and is tried again in 5 s/);
+  t.true((await fs.readdir(ws.inbox)).includes('busy.csv'));
+  t.false((await fs.readdir(path.join(ws.inbox, 'failed')).catch(() => [] as string[])).includes('busy.csv'), 'not failed');
+
+  await release();
+  released = true;
+  const processed = path.join(ws.inbox, 'processed');
+  await waitFor('the file applied after the retry', async () => (await fs.readdir(processed).catch(() => [] as string[])).includes('busy.csv'), DROPPED_FILE_RETRY_FIRST_MS + 30_000);
+  const exported = await ws.cli(['export', '--format', 'csv']);
+  t.deepEqual((parse(exported.stdout, { columns: true }) as Array<Record<string, string>>).map((r) => r.Number), ['1001']);
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+});
+
+test('droppedFileRetryMs: 5 s, doubling, at most 5 minutes', (t) => {
+  t.deepEqual([1, 2, 3, 4, 6, 7, 8, 50].map(droppedFileRetryMs), [5_000, 10_000, 20_000, 40_000, 160_000, 300_000, 300_000, 300_000]);
 });

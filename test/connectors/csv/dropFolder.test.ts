@@ -219,6 +219,31 @@ test('LeaveFileInPlace leaves the file in the drop folder', async (t) => {
   t.deepEqual(await readdir(h.settings.folder).then((x) => x.filter((n) => n === 'failed' || n === 'processed')), []);
 });
 
+test('LeaveFileInPlace with retryInMs: the file is offered again after that long, not before (not even when it changes)', async (t) => {
+  const offered: number[] = [];
+  const h = await harness(t, {
+    decide: () => {
+      offered.push(Date.now());
+      if (offered.length === 1) throw new LeaveFileInPlace('the lock is held', { retryInMs: 600 });
+      return 'processed';
+    },
+  });
+  const file = path.join(h.settings.folder, 'retry.csv');
+  await writeFile(file, sample());
+  await h.watcher.drain();
+  t.is(offered.length, 1);
+  t.true((await readdir(h.settings.folder)).includes('retry.csv'), 'left in place meanwhile');
+  // A change while it waits raises events; the file still waits for its retry.
+  await writeFile(file, sample(2));
+  await sleep(250);
+  t.is(offered.length, 1);
+  for (let i = 0; i < 100 && !(await readdir(h.settings.processed).catch(() => [])).includes('retry.csv'); i++) await sleep(50);
+  t.is(offered.length, 2);
+  t.true(offered[1]! - offered[0]! >= 600, `offered again after ${offered[1]! - offered[0]!} ms`);
+  t.true((await readdir(h.settings.processed)).includes('retry.csv'));
+  t.is(h.calls[1]?.content, sample(2), 'the file as it is when retried');
+});
+
 test('a name already in processed/ gets a timestamp suffix; nothing is overwritten', async (t) => {
   const h = await harness(t, {
     before: async (s) => {
