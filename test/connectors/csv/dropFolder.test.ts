@@ -237,7 +237,7 @@ test('LeaveFileInPlace with retryInMs: the file is offered again after that long
   await writeFile(file, sample(2));
   await sleep(250);
   t.is(offered.length, 1);
-  for (let i = 0; i < 100 && !(await readdir(h.settings.processed).catch(() => [])).includes('retry.csv'); i++) await sleep(50);
+  for (let i = 0; i < 100 && !(await readdir(h.settings.processed).catch(() => [] as string[])).includes('retry.csv'); i++) await sleep(50);
   t.is(offered.length, 2);
   t.true(offered[1]! - offered[0]! >= 600, `offered again after ${offered[1]! - offered[0]!} ms`);
   t.true((await readdir(h.settings.processed)).includes('retry.csv'));
