@@ -34,7 +34,7 @@ export const DEFAULTS = {
     reserved: [],
     emergency: ['911', '112', '15', '17', '18', '999'],
   } satisfies NumberingPolicy,
-  mail: { welcome: true, from: 'pbxsync@localhost' },
+  mail: { welcome: true, alertsTo: [] as string[], from: 'pbxsync@localhost' },
   provisioning: { listen: '127.0.0.1:8089' },
   status: { listen: '127.0.0.1:9464' },
   apply: { concurrency: 8, retries: 4, checkpointEvery: 1000 },
@@ -67,7 +67,7 @@ export interface RawServiceConfig {
   schedule?: { poll?: string; full?: string; timezone?: string };
   safety?: Partial<SafetyPolicy> & { removal?: Partial<RemovalPolicy> };
   numbering?: Partial<NumberingPolicy>;
-  mail?: { welcome?: boolean; from?: string; outbox?: string };
+  mail?: { welcome?: boolean; alertsTo?: string[]; from?: string; outbox?: string };
   provisioning?: { listen?: string; publicUrl?: string };
   status?: { listen?: string };
   apply?: Partial<ServiceConfig['apply']>;
@@ -173,6 +173,7 @@ export function normalise(raw: RawServiceConfig, file: string, secrets: Resolved
     },
     mail: {
       welcome: mail.welcome ?? DEFAULTS.mail.welcome,
+      alertsTo: [...(mail.alertsTo ?? DEFAULTS.mail.alertsTo)],
       from: mail.from ?? DEFAULTS.mail.from,
       ...(secrets.smtpUrl ? { smtpUrl: secrets.smtpUrl } : {}),
       outbox: mail.outbox !== undefined ? abs(mail.outbox) : path.join(stateDir, 'outbox'),

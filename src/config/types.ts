@@ -74,6 +74,8 @@ export interface SourceConfig {
 /** Mail settings: SMTP when `smtpUrl` is set, otherwise `.eml` files in `outbox`. */
 export interface MailConfig {
   welcome: boolean;
+  /** Recipients of the daemon's alerts (see src/daemon/alerts.ts); empty: none sent. */
+  alertsTo: string[];
   from: string;
   smtpUrl?: SecretValue;
   /** Absolute. */

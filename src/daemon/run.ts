@@ -8,6 +8,8 @@ import { collectStatus } from '../engine/status.js';
 import { createMetrics } from './metrics.js';
 import { startStatusServer } from './status.js';
 import { createScheduler } from './scheduler.js';
+import { Alerter, alertSnapshot } from './alerts.js';
+import { createMailer } from '../mail/mailer.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
 import { describeError, isRetryable } from '../errors/index.js';
@@ -96,6 +98,8 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   }
   const scheduler = createScheduler({ timezone: config.schedule.timezone, logger });
   const closers: Array<() => Promise<void>> = [];
+  const alerter = createAlerter(config, engine);
+  if (alerter) closers.push(() => alerter.close());
 
   const status = await startStatusServer({
     listen: config.status.listen,
@@ -106,6 +110,15 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   });
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
+  /** Tells the admins what the run of `source` changed (a held plan, a source failing or working again). */
+  const alertAfter = async (source: string): Promise<void> => alerter?.update(alertSnapshot(engine.state, [source]));
+  /** A scheduled run of `source`: never two of one source at once, then its alerts. */
+  const scheduled = (source: string, full: boolean) => async (signal: AbortSignal) => {
+    await scheduler.runExclusive(source, async (inner) => {
+      await runScheduled(engine, source, full, anySignal(signal, inner));
+      await alertAfter(source);
+    });
+  };
 
   for (const source of config.sources) {
     if (source.type === 'csv' && source.csv) {
@@ -117,7 +130,13 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
         onFile: async (file) => {
           let result: FileOutcome | undefined;
           try {
-            result = await scheduler.runExclusive(source.name, (signal) => processDroppedFile(engine, source, file, signal));
+            result = await scheduler.runExclusive(source.name, async (signal) => {
+              try {
+                return await processDroppedFile(engine, source, file, signal);
+              } finally {
+                await alertAfter(source.name);
+              }
+            });
           } catch (err) {
             // A passing failure (another pbxsync process holds the lock, the PBX is unreachable) must not
             // send the admin's file to failed/: it stays and is tried again, less often each time.
@@ -139,24 +158,11 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
       closers.unshift(() => watcher.close());
       // The nightly full reconciliation re-applies the file applied last, so drift made by hand in the PBX
       // is corrected even on nights without a new file.
-      scheduler.every(`${source.name}:full`, config.schedule.full, async (signal) => {
-        await scheduler.runExclusive(source.name, async (inner) => {
-          await runScheduled(engine, source.name, true, anySignal(signal, inner));
-        });
-      });
+      scheduler.every(`${source.name}:full`, config.schedule.full, scheduled(source.name, true));
       continue;
     }
-    const poll = source.schedule ?? config.schedule.poll;
-    scheduler.every(`${source.name}:poll`, poll, async (signal) => {
-      await scheduler.runExclusive(source.name, async (inner) => {
-        await runScheduled(engine, source.name, false, anySignal(signal, inner));
-      });
-    });
-    scheduler.every(`${source.name}:full`, config.schedule.full, async (signal) => {
-      await scheduler.runExclusive(source.name, async (inner) => {
-        await runScheduled(engine, source.name, true, anySignal(signal, inner));
-      });
-    });
+    scheduler.every(`${source.name}:poll`, source.schedule ?? config.schedule.poll, scheduled(source.name, false));
+    scheduler.every(`${source.name}:full`, config.schedule.full, scheduled(source.name, true));
   }
 
   logger.info('pbxsync running', {
@@ -183,6 +189,17 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   await engine.close();
   logger.info('stopped');
   return EXIT.ok;
+}
+
+/** The alerter of `mail.alertsTo`, or undefined when nobody is to be told. */
+function createAlerter(config: ServiceConfig, engine: Engine): Alerter | undefined {
+  if (config.mail.alertsTo.length === 0) return undefined;
+  return new Alerter({
+    mailer: createMailer(config.mail, engine.logger),
+    to: config.mail.alertsTo,
+    logger: engine.logger,
+    initial: alertSnapshot(engine.state, config.sources.map((s) => s.name)),
+  });
 }
 
 /** First wait before a dropped file whose run failed for a passing reason is tried again. */

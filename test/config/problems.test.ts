@@ -142,6 +142,11 @@ const cases: Case[] = [
     yaml: source() + 'mail:\n  from: not an address\n',
     expect: { path: 'mail.from', line: 8, column: 9, message: /^must be an e-mail address$/ },
   },
+  {
+    title: 'alert recipient',
+    yaml: source() + 'mail:\n  alertsTo:\n    - it@example.com\n    - it-team\n',
+    expect: { path: 'mail.alertsTo[1]', line: 10, column: 7, message: /^must be an e-mail address$/ },
+  },
 ];
 
 for (const c of cases) {

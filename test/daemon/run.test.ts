@@ -5,6 +5,8 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { acquireLock } from '../../src/state/lock.js';
 import { DROPPED_FILE_RETRY_FIRST_MS, droppedFileRetryMs } from '../../src/daemon/run.js';
+import { slowSmtp } from '../helpers/smtp.js';
+import { parseEml } from '../targets/embedded/helpers.js';
 import { CLI, ROOT, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
 
 /** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
@@ -196,4 +198,36 @@ test('daemon: a file dropped while another pbxsync process holds the lock stays 
 
 test('droppedFileRetryMs: 5 s, doubling, at most 5 minutes', (t) => {
   t.deepEqual([1, 2, 3, 4, 6, 7, 8, 50].map(droppedFileRetryMs), [5_000, 10_000, 20_000, 40_000, 160_000, 300_000, 300_000, 300_000]);
+});
+
+test('daemon: a plan held by a safety guard is told once by e-mail to mail.alertsTo (real SMTP server), not again at the next held run', async (t) => {
+  const smtp = await slowSmtp(0);
+  t.teardown(() => smtp.close());
+  const ws = await makeWorkspace({
+    mode: 'snapshot',
+    mail: `mail:\n  welcome: false\n  from: pbx@example.com\n  alertsTo: [it-phones@example.com]\n  smtpUrl: smtp://127.0.0.1:${smtp.port}`,
+  });
+  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  const drop = async (name: string, rows: ReturnType<typeof staff>, folder: 'processed' | 'failed') => {
+    await fs.writeFile(path.join(ws.inbox, `.${name}.part`), threeCxCsv(rows));
+    await fs.rename(path.join(ws.inbox, `.${name}.part`), path.join(ws.inbox, `${name}.csv`));
+    await waitFor(`${name}.csv in ${folder}/`, async () => (await fs.readdir(path.join(ws.inbox, folder)).catch(() => [] as string[])).includes(`${name}.csv`), 45_000);
+  };
+
+  await drop('all', staff(20), 'processed');
+  await drop('half', staff(10), 'failed');
+  const alert = parseEml(await waitFor('the alert e-mail', () => smtp.messages()[0], 20_000));
+  t.is(alert.headers.to, 'it-phones@example.com');
+  t.regex(alert.headers.subject ?? '', /^pbxsync on .+: plan held, nothing applied$/);
+  t.regex(alert.text, /^Why: .*disable 10/m);
+  t.regex(alert.text, /^ {2}pbxsync apply \S+\.json$/m);
+
+  // The same half file again: held again for the same reason, and nobody is told twice.
+  await drop('half-again', staff(10), 'failed');
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+  t.is(smtp.messages().length, 1, smtp.messages().join('\n---\n'));
+  t.regex(daemon.logs(), /"message":"alert sent"/);
 });

@@ -57,7 +57,7 @@ test('without smtpUrl, mail becomes an RFC 5322 file in the outbox, written atom
   const dir = await tempDir();
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const outbox = path.join(dir, 'nested', 'outbox');
-  const mailer = createMailer({ welcome: true, from: 'PBX <pbx@example.com>', outbox }, silentLogger());
+  const mailer = createMailer({ welcome: true, alertsTo: [], from: 'PBX <pbx@example.com>', outbox }, silentLogger());
   t.is(mailer.kind, 'outbox');
   await mailer.send(welcomeMessage(anna, credentials, { from: 'PBX <pbx@example.com>', webClientUrl: 'https://pbx.example.com' }));
   await mailer.send({ to: 'ops@example.com', subject: 'Plain', text: 'hello' });
@@ -82,7 +82,7 @@ test('an outbox that cannot be written is a RetryableError', async (t) => {
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const blocker = path.join(dir, 'file');
   await fs.writeFile(blocker, 'not a folder');
-  const mailer = createMailer({ welcome: true, from: 'pbx@example.com', outbox: path.join(blocker, 'outbox') }, silentLogger());
+  const mailer = createMailer({ welcome: true, alertsTo: [], from: 'pbx@example.com', outbox: path.join(blocker, 'outbox') }, silentLogger());
   await t.throwsAsync(mailer.send({ to: 'a@x.com', subject: 's', text: 't' }), { instanceOf: RetryableError });
 });
 
@@ -131,7 +131,7 @@ async function startSmtp(t: import('ava').ExecutionContext, options: { reject?: 
 test('with smtpUrl, the welcome mail travels over real SMTP (with AUTH) to the server', async (t) => {
   const { port, received } = await startSmtp(t);
   const mailer = createMailer(
-    { welcome: true, from: 'PBX <pbx@example.com>', smtpUrl: secret(`smtp://pbx:s3cret@127.0.0.1:${port}`), outbox: '/nonexistent' },
+    { welcome: true, alertsTo: [], from: 'PBX <pbx@example.com>', smtpUrl: secret(`smtp://pbx:s3cret@127.0.0.1:${port}`), outbox: '/nonexistent' },
     silentLogger(),
   );
   t.teardown(() => mailer.close());
@@ -150,14 +150,14 @@ test('with smtpUrl, the welcome mail travels over real SMTP (with AUTH) to the s
 
 test('a permanent SMTP refusal is a TerminalError, an unreachable server a RetryableError', async (t) => {
   const { port } = await startSmtp(t, { reject: true });
-  const refusing = createMailer({ welcome: true, from: 'pbx@example.com', smtpUrl: secret(`smtp://127.0.0.1:${port}`), outbox: '/nonexistent' }, silentLogger());
+  const refusing = createMailer({ welcome: true, alertsTo: [], from: 'pbx@example.com', smtpUrl: secret(`smtp://127.0.0.1:${port}`), outbox: '/nonexistent' }, silentLogger());
   t.teardown(() => refusing.close());
   const err = await t.throwsAsync(refusing.send({ to: 'ghost@x.com', subject: 's', text: 't' }), { instanceOf: TerminalError });
   t.regex(err!.message, /^sending mail to ghost@x\.com failed: .*550/);
 
   // Port 1 on loopback: nobody listens, the connection is refused.
   const unreachable = createMailer(
-    { welcome: true, from: 'pbx@example.com', smtpUrl: secret(`smtp://pbx:s3cret@127.0.0.1:1`), outbox: '/nonexistent' },
+    { welcome: true, alertsTo: [], from: 'pbx@example.com', smtpUrl: secret(`smtp://pbx:s3cret@127.0.0.1:1`), outbox: '/nonexistent' },
     silentLogger(),
   );
   t.teardown(() => unreachable.close());

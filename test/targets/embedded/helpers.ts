@@ -36,7 +36,7 @@ export const NUMBERING: NumberingPolicy = { ranges: [{ from: '1000', to: '1999' 
 
 /** Mail settings writing to `<dir>/outbox`. */
 export function mailConfig(dir: string, overrides: Partial<MailConfig> = {}): MailConfig {
-  return { welcome: true, from: 'PBX <pbx@example.com>', outbox: path.join(dir, 'outbox'), ...overrides };
+  return { welcome: true, alertsTo: [], from: 'PBX <pbx@example.com>', outbox: path.join(dir, 'outbox'), ...overrides };
 }
 
 /** Opens an EmbeddedTarget on `<dir>/pbx.json`, closed when the test ends. */
@@ -95,13 +95,18 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Parses an RFC 5322 message: unfolded headers (lower-case names) and the decoded text/plain part. */
+/** Parses an RFC 5322 message: unfolded headers (lower-case names) and the decoded text/plain part (or body). */
 export function parseEml(raw: string): { headers: Record<string, string>; text: string; html: string; raw: string } {
   const split = raw.indexOf('\r\n\r\n');
   const headers: Record<string, string> = {};
   for (const line of raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ').split('\r\n')) {
     const i = line.indexOf(':');
     headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+  }
+  if (!/^multipart\//i.test(headers['content-type'] ?? '')) {
+    const body = raw.slice(split + 4);
+    const text = /quoted-printable/i.test(headers['content-transfer-encoding'] ?? '') ? decodeQuotedPrintable(body) : body.replace(/\r\n/g, '\n');
+    return { headers, text, html: '', raw };
   }
   const part = (type: string): string => {
     const m = new RegExp(`Content-Type: ${type}[^\\r]*\\r\\nContent-Transfer-Encoding: quoted-printable\\r\\n\\r\\n([\\s\\S]*?)\\r\\n--`).exec(raw);

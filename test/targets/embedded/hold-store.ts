@@ -9,7 +9,7 @@ const target = await EmbeddedTarget.fromConfig(
   { type: 'embedded', storeFile: process.argv[2] },
   {
     numbering: { ranges: [], reserved: [], emergency: [] },
-    mail: { welcome: false, from: 'pbx@example.com', outbox: process.argv[2] + '.outbox' },
+    mail: { welcome: false, alertsTo: [], from: 'pbx@example.com', outbox: process.argv[2] + '.outbox' },
     logger: silentLogger(),
     lockStaleMs: 2000,
   },

@@ -56,7 +56,7 @@ test('no welcome without an e-mail, without sendWelcome, or with welcome mail sw
   await target.commit();
   t.deepEqual(await outboxFiles(dir), []);
   const off = await tempDir(t);
-  const quiet = await openTarget(t, off, { mail: { welcome: false, from: 'pbx@example.com', outbox: path.join(off, 'outbox') } });
+  const quiet = await openTarget(t, off, { mail: { welcome: false, alertsTo: [], from: 'pbx@example.com', outbox: path.join(off, 'outbox') } });
   await quiet.createUser(userInput({ extension: '1001', email: 'a@x.com', sendWelcome: true }));
   await quiet.commit();
   t.deepEqual(await outboxFiles(off), []);
