@@ -41,10 +41,13 @@ export interface WatchDropFolderOptions {
   /** Source name for the report written when `onFile` throws. */
   source?: string;
   /**
-   * Poll the folder instead of relying on OS file events. Needed for network shares (SMB/NFS), where
-   * changes made by other machines raise no events.
+   * Listen to file-system events (default true). Without them the folder listing every `rescanMs` finds
+   * the files alone, as it does on a network share (SMB/NFS) whose changes made by other machines raise no
+   * events here.
    */
-  usePolling?: boolean;
+  fileEvents?: boolean;
+  /** How often the folder is listed anyway, in case an event was lost or never came. Default 10 s. */
+  rescanMs?: number;
 }
 
 /** A running drop-folder watcher. */
@@ -118,19 +121,20 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
   const candidate = (p: string): boolean =>
     path.dirname(path.resolve(p)) === root && isCandidateFile(path.basename(p), settings.extensions);
 
-  const watcher: FSWatcher = watch(root, {
-    depth: 0,
-    ignoreInitial: false,
-    usePolling: options.usePolling ?? false,
-    interval: pollMs,
-    ignorePermissionErrors: true,
-    // Subfolders (processed/, failed/) and non-candidates are never even stat'ed.
-    ignored: (p: string) => path.resolve(p) !== root && !isCandidateFile(path.basename(p), settings.extensions),
-  });
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  watcher.on('add', (p) => void notice(path.resolve(p)));
-  watcher.on('change', (p) => void notice(path.resolve(p)));
-  watcher.on('unlink', (p) => {
+  const watcher: FSWatcher | undefined =
+    options.fileEvents === false
+      ? undefined
+      : watch(root, {
+          depth: 0,
+          ignoreInitial: false,
+          ignorePermissionErrors: true,
+          // Subfolders (processed/, failed/) and non-candidates are never even stat'ed.
+          ignored: (p: string) => path.resolve(p) !== root && !isCandidateFile(path.basename(p), settings.extensions),
+        });
+  const ready = watcher ? new Promise<void>((resolve) => watcher.once('ready', () => resolve())) : Promise.resolve();
+  watcher?.on('add', (p) => void notice(path.resolve(p)));
+  watcher?.on('change', (p) => void notice(path.resolve(p)));
+  watcher?.on('unlink', (p) => {
     const file = path.resolve(p);
     pending.delete(file);
     stuck.delete(file);
@@ -140,13 +144,15 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
     if (i >= 0) queue.splice(i, 1);
     checkIdle();
   });
-  watcher.on('error', (err) => logger.error('drop folder watch error', { folder: root, error: describeError(err) }));
+  watcher?.on('error', (err) => logger.error('drop folder watch error', { folder: root, error: describeError(err) }));
   // Safety net: file-system events get lost (inotify queue overflow, a watch limit reached, SMB/NFS shares
   // that deliver none), and an admin's file must never sit in the folder unnoticed.
   const sweeper = setInterval(() => {
     if (!closed) void rescan();
-  }, RESCAN_MS);
+  }, options.rescanMs ?? RESCAN_MS);
   sweeper.unref();
+  // Without events nothing reports the files already there: the first listing does.
+  if (!watcher) void rescan();
 
   async function notice(file: string): Promise<void> {
     if (closed || !candidate(file)) return;
@@ -311,7 +317,7 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
       timer = undefined;
       queue.length = 0;
       pending.clear();
-      await watcher.close();
+      await watcher?.close();
       await currentDone;
       checkIdle();
     },

@@ -244,6 +244,32 @@ test('LeaveFileInPlace with retryInMs: the file is offered again after that long
   t.is(h.calls[1]?.content, sample(2), 'the file as it is when retried');
 });
 
+test('without file-system events (a network share sends none), the folder listing alone finds files: those there at start and new ones', async (t) => {
+  const dir = await tempDir(t);
+  const settings = csvSettings(dir);
+  await mkdir(settings.folder, { recursive: true });
+  await writeFile(path.join(settings.folder, 'early.csv'), sample());
+  const seen: string[] = [];
+  const watcher = watchDropFolder({
+    settings,
+    logger: silentLogger(),
+    fileEvents: false,
+    rescanMs: 100,
+    onFile: async (file) => {
+      seen.push(path.basename(file));
+      return { status: 'processed', report: reportFor(file) };
+    },
+  });
+  t.teardown(() => watcher.close());
+  const processed = async () => (await readdir(settings.processed).catch(() => [] as string[])).filter((n) => n.endsWith('.csv')).sort();
+  for (let i = 0; i < 100 && (await processed()).length < 1; i++) await sleep(50);
+  t.deepEqual(await processed(), ['early.csv']);
+  await writeFile(path.join(settings.folder, 'late.csv'), sample(2));
+  for (let i = 0; i < 100 && (await processed()).length < 2; i++) await sleep(50);
+  t.deepEqual(await processed(), ['early.csv', 'late.csv']);
+  t.deepEqual(seen, ['early.csv', 'late.csv'], 'each once');
+});
+
 test('a name already in processed/ gets a timestamp suffix; nothing is overwritten', async (t) => {
   const h = await harness(t, {
     before: async (s) => {
