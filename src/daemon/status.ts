@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatHostPort, isLoopbackHost, parseListen } from '../config/listen.js';
 import type { SecretValue } from '../config/types.js';
-import { ConfigError, describeError } from '../errors/index.js';
+import { ConfigError, TerminalError, describeError } from '../errors/index.js';
 import { redact, type Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
 
@@ -129,9 +129,9 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new TerminalError(`the status server cannot listen on ${options.listen} (status.listen): ${describeError(err)}`, { cause: err })));
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

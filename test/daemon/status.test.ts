@@ -2,7 +2,7 @@ import test from 'ava';
 import { Secret } from '../../src/config/secret.js';
 import { createMetrics } from '../../src/daemon/metrics.js';
 import { healthFromStatus, startStatusServer, type StatusServerOptions } from '../../src/daemon/status.js';
-import { ConfigError } from '../../src/errors/index.js';
+import { ConfigError, TerminalError } from '../../src/errors/index.js';
 import { registerSecret } from '../../src/log.js';
 import { captureLogger } from './_logger.js';
 
@@ -167,4 +167,12 @@ test('close() returns while a keep-alive client is still connected', async (t) =
   await get(`${server.url}/healthz`, { Connection: 'keep-alive' });
   await server.close();
   await t.throwsAsync(fetch(`${server.url}/healthz`));
+});
+
+test('a port already taken is an error naming the address and the setting', async (t) => {
+  const { server } = await start();
+  t.teardown(server.close);
+  const taken = new URL(server.url).host;
+  const err = await t.throwsAsync(start({ listen: taken }), { instanceOf: TerminalError });
+  t.is(err!.message, `the status server cannot listen on ${taken} (status.listen): listen EADDRINUSE: address already in use ${taken}`);
 });
