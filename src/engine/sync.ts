@@ -10,6 +10,7 @@ import { applyGuards } from '../reconcile/guards.js';
 import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { serializePlan } from '../reconcile/serialize.js';
 import { acquireLock } from '../state/lock.js';
+import type { HeldPlan } from '../state/store.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { ConfigError, UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
@@ -192,7 +193,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     if (plan.held) {
       const inputs = await keepInputs(engine, runId, request.inputs);
       const heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
-      engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString() });
+      // This plan is what those sources would do now: an older one held for them is out of date.
+      await dropHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
+      engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames });
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.held });
       logger.warn('plan held by a safety guard; nothing applied', { held: plan.held, plan: heldPlanFile });
       engine.metrics?.heldPlans.set(1);
@@ -215,6 +218,12 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       onProgress: (done, total) => request.onProgress?.('apply', done, total),
     });
     if (request.approve) engine.state.clearHeld();
+    else if (report.applied.length > 0) {
+      // The PBX changed, so a plan held earlier for these sources can no longer be approved (its basis is
+      // gone): forget it rather than show it, and raise its alert, for ever. The next run of those sources
+      // holds again if the reason still stands.
+      await dropHeldPlans(engine, (p) => p.sources === undefined || p.sources.every((s) => sourceNames.includes(s)), `superseded by run ${runId}, which changed the PBX`);
+    }
     engine.metrics?.heldPlans.set(engine.state.held() ? 1 : 0);
     for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
     for (const f of report.failed) engine.metrics?.operations.inc({ kind: f.op.kind, result: 'failed' });
@@ -279,6 +288,26 @@ async function keepInputs(engine: Engine, runId: string, inputs?: Record<string,
     kept[source] = copy;
   }
   return kept;
+}
+
+/**
+ * Forgets the held plans `which` selects and deletes what their runs kept under `<stateDir>/plans/` (the
+ * plan and the copies of its input files, which for a large source are as large as the source).
+ */
+async function dropHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why: string): Promise<void> {
+  const dir = path.join(engine.config.stateDir, 'plans');
+  for (const held of engine.state.heldPlans().filter(which)) {
+    engine.state.removeHeldPlan(held.runId);
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    const kept = names.filter((n) => n.startsWith(`${held.runId}.`)).map((n) => path.join(dir, n));
+    // Only files of pbxsync's own plans folder: a plan saved elsewhere with --out stays the admin's.
+    await Promise.all(kept.map((f) => fs.rm(f, { force: true })));
+    engine.logger.info('held plan dropped', { runId: held.runId, reason: held.reason, why });
+  }
+}
+
+function sameSources(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((s) => b.includes(s));
 }
 
 /** Writes a plan file under `<stateDir>/plans/` and returns its path. */

@@ -29,6 +29,8 @@ export interface HeldPlan {
   reason: string;
   runId: string;
   at: string;
+  /** The sources the held run read (absent in state files written before it existed). */
+  sources?: string[];
 }
 
 /** The outcome of one run for one source. */

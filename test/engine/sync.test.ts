@@ -145,3 +145,36 @@ test('an edited mapping file applies from the next run of the same engine; a bro
   t.is(fixed.exitCode, EXIT.ok);
   t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'DEFAULT'], ['1002', 'Sales']]);
 });
+
+test('held plans: a newer hold of the same source replaces the older one (its files go); a later run that changes the PBX drops it; a run that changes nothing keeps it', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
+  const sync = async (name: string, rows: ReturnType<typeof staff>) =>
+    runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
+  const plansDir = path.join(ws.stateDir, 'plans');
+  const planFiles = async () => (await fs.readdir(plansDir).catch(() => [] as string[])).sort();
+
+  t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
+  const first = await sync('half.csv', staff(10));
+  t.is(first.exitCode, EXIT.held);
+  t.deepEqual(await planFiles(), [`${first.runId}.inbox.csv`, `${first.runId}.json`]);
+  const second = await sync('half-again.csv', staff(11));
+  t.is(second.exitCode, EXIT.held);
+  t.deepEqual(engine.state.heldPlans().map((p) => [p.runId, p.sources]), [[second.runId, ['inbox']]]);
+  t.deepEqual(await planFiles(), [`${second.runId}.inbox.csv`, `${second.runId}.json`], 'the older plan and its input copy are gone');
+
+  // A run that changes nothing leaves the held plan approvable.
+  const same = await sync('all-reordered.csv', staff(20).reverse());
+  t.is(same.exitCode, EXIT.ok);
+  t.deepEqual(same.report?.applied, [], 'compared (other bytes), nothing to change');
+  t.is(engine.state.held()?.runId, second.runId);
+
+  // A run that changes the PBX: the held plan's basis is gone, and so is the plan.
+  const grown = await sync('grown.csv', staff(21));
+  t.is(grown.exitCode, EXIT.ok);
+  t.is(grown.report?.applied.length, 1);
+  t.is(engine.state.held(), undefined);
+  t.deepEqual(await planFiles(), []);
+});
