@@ -48,7 +48,7 @@ export function createCsvSource(config: SourceConfig): Source {
 }
 
 /** The file moved into `processed/` last: its ctime is the move (rename and link set it, writing does not). */
-export async function lastAppliedFile(settings: CsvSourceSettings): Promise<string | undefined> {
+export async function lastAppliedFile(settings: Pick<CsvSourceSettings, 'processed' | 'extensions'>): Promise<string | undefined> {
   const names = await readdir(settings.processed).catch(() => [] as string[]);
   let best: { file: string; ctime: number } | undefined;
   for (const name of names) {

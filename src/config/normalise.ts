@@ -133,6 +133,7 @@ export function normalise(raw: RawServiceConfig, file: string, secrets: Resolved
         stableMs: s.csv.stableMs ?? DEFAULTS.csv.stableMs,
         // Matching is case-insensitive: files dropped from Windows arrive as .CSV.
         extensions: [...(s.csv.extensions ?? DEFAULTS.csv.extensions)].map((e) => e.toLowerCase()),
+        ...(s.csv.keepDays !== undefined ? { keepDays: s.csv.keepDays } : {}),
       };
     }
     return source;

@@ -56,6 +56,8 @@ export interface CsvSourceSettings {
   stableMs: number;
   /** Glob-free list of accepted extensions. */
   extensions: string[];
+  /** Days moved files and their reports stay in processed/ and failed/ (see pruneMovedFiles); absent: for ever. */
+  keepDays?: number;
 }
 
 /** One configured source. */

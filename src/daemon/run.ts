@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { ServiceConfig, SourceConfig } from '../config/types.js';
+import type { CsvSourceSettings, ServiceConfig, SourceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { EXIT, newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
@@ -12,6 +12,7 @@ import { Alerter, alertSnapshot } from './alerts.js';
 import { createMailer } from '../mail/mailer.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
+import { pruneMovedFiles } from '../../connectors/csv/retention.js';
 import { describeError, isRetryable } from '../errors/index.js';
 
 /** Builds the report written beside a processed or failed drop-folder file. */
@@ -122,12 +123,16 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
 
   for (const source of config.sources) {
     if (source.type === 'csv' && source.csv) {
-      await fs.mkdir(source.csv.folder, { recursive: true });
+      const settings = source.csv;
+      await fs.mkdir(settings.folder, { recursive: true });
+      const prune = () => pruneOldFiles(source.name, settings, logger);
+      await prune();
       const retries = new Map<string, number>();
       const watcher = watchDropFolder({
         settings: source.csv,
         logger: logger.child({ source: source.name }),
         onFile: async (file) => {
+          await prune();
           let result: FileOutcome | undefined;
           try {
             result = await scheduler.runExclusive(source.name, async (signal) => {
@@ -158,7 +163,10 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
       closers.unshift(() => watcher.close());
       // The nightly full reconciliation re-applies the file applied last, so drift made by hand in the PBX
       // is corrected even on nights without a new file.
-      scheduler.every(`${source.name}:full`, config.schedule.full, scheduled(source.name, true));
+      scheduler.every(`${source.name}:full`, config.schedule.full, async (signal) => {
+        await scheduled(source.name, true)(signal);
+        await prune();
+      });
       continue;
     }
     scheduler.every(`${source.name}:poll`, source.schedule ?? config.schedule.poll, scheduled(source.name, false));
@@ -189,6 +197,16 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   await engine.close();
   logger.info('stopped');
   return EXIT.ok;
+}
+
+/** Applies `csv.keepDays` to a source's processed/ and failed/ folders; a failure is logged, not thrown. */
+async function pruneOldFiles(source: string, settings: CsvSourceSettings, logger: Logger): Promise<void> {
+  try {
+    const deleted = await pruneMovedFiles(settings);
+    if (deleted.length) logger.info('old drop-folder files deleted', { source, keepDays: settings.keepDays, files: deleted.map((f) => path.basename(f)) });
+  } catch (err) {
+    logger.warn('could not delete old drop-folder files', { source, error: describeError(err) });
+  }
 }
 
 /** The alerter of `mail.alertsTo`, or undefined when nobody is to be told. */

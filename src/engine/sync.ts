@@ -191,11 +191,17 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       return { runId, plan, reads, exitCode: exitCodeFor(plan) };
     }
     if (plan.held) {
-      const inputs = await keepInputs(engine, runId, request.inputs);
-      const heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
-      // This plan is what those sources would do now: an older one held for them is out of date.
-      await dropHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
-      engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames });
+      // The same plan held before (same inputs, same PBX: a poll every few minutes while nobody approves) is
+      // not saved again: its file, the one the admin was told about, stays the one to approve.
+      const same = engine.state.heldPlans().find((p) => sameSources(p.sources, sourceNames) && p.basis === plan.basis);
+      let heldPlanFile = same?.file;
+      if (!heldPlanFile) {
+        const inputs = await keepInputs(engine, runId, request.inputs);
+        heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
+        // This plan is what those sources would do now: an older one held for them is out of date.
+        forgetHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
+        engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames, basis: plan.basis });
+      }
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.held });
       logger.warn('plan held by a safety guard; nothing applied', { held: plan.held, plan: heldPlanFile });
       engine.metrics?.heldPlans.set(1);
@@ -220,9 +226,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     if (request.approve) engine.state.clearHeld();
     else if (report.applied.length > 0) {
       // The PBX changed, so a plan held earlier for these sources can no longer be approved (its basis is
-      // gone): forget it rather than show it, and raise its alert, for ever. The next run of those sources
-      // holds again if the reason still stands.
-      await dropHeldPlans(engine, (p) => p.sources === undefined || p.sources.every((s) => sourceNames.includes(s)), `superseded by run ${runId}, which changed the PBX`);
+      // gone; `apply` of its file says so): stop showing it, and raising its alert, for ever. The next run
+      // of those sources holds again if the reason still stands.
+      forgetHeldPlans(engine, (p) => p.sources === undefined || p.sources.every((s) => sourceNames.includes(s)), `superseded by run ${runId}, which changed the PBX`);
     }
     engine.metrics?.heldPlans.set(engine.state.held() ? 1 : 0);
     for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
@@ -291,18 +297,14 @@ async function keepInputs(engine: Engine, runId: string, inputs?: Record<string,
 }
 
 /**
- * Forgets the held plans `which` selects and deletes what their runs kept under `<stateDir>/plans/` (the
- * plan and the copies of its input files, which for a large source are as large as the source).
+ * Stops holding the plans `which` selects (status, metrics and alerts no longer show them). Their files stay
+ * in `<stateDir>/plans/`: an admin may still run `pbxsync apply` on one, which then explains that its basis
+ * changed.
  */
-async function dropHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why: string): Promise<void> {
-  const dir = path.join(engine.config.stateDir, 'plans');
+function forgetHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why: string): void {
   for (const held of engine.state.heldPlans().filter(which)) {
     engine.state.removeHeldPlan(held.runId);
-    const names = await fs.readdir(dir).catch(() => [] as string[]);
-    const kept = names.filter((n) => n.startsWith(`${held.runId}.`)).map((n) => path.join(dir, n));
-    // Only files of pbxsync's own plans folder: a plan saved elsewhere with --out stays the admin's.
-    await Promise.all(kept.map((f) => fs.rm(f, { force: true })));
-    engine.logger.info('held plan dropped', { runId: held.runId, reason: held.reason, why });
+    engine.logger.info('held plan no longer held', { runId: held.runId, reason: held.reason, why });
   }
 }
 

@@ -31,6 +31,8 @@ export interface HeldPlan {
   at: string;
   /** The sources the held run read (absent in state files written before it existed). */
   sources?: string[];
+  /** The plan's basis (Plan.basis): the same inputs and PBX give the same one. */
+  basis?: string;
 }
 
 /** The outcome of one run for one source. */

@@ -146,7 +146,7 @@ test('an edited mapping file applies from the next run of the same engine; a bro
   t.deepEqual((await users(engine)).map((u) => [u.extension, u.department]), [['1001', 'DEFAULT'], ['1002', 'Sales']]);
 });
 
-test('held plans: a newer hold of the same source replaces the older one (its files go); a later run that changes the PBX drops it; a run that changes nothing keeps it', async (t) => {
+test('held plans: the same plan held again is not saved again; a newer one replaces the older in status; a run that changes the PBX ends the hold', async (t) => {
   const ws = await makeWorkspace({ mode: 'snapshot' });
   const engine = await engineFor(ws.config);
   t.teardown(() => engine.close());
@@ -155,15 +155,25 @@ test('held plans: a newer hold of the same source replaces the older one (its fi
     runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
   const plansDir = path.join(ws.stateDir, 'plans');
   const planFiles = async () => (await fs.readdir(plansDir).catch(() => [] as string[])).sort();
+  const held = () => engine.state.heldPlans().map((p) => [p.runId, p.sources]);
 
   t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
   const first = await sync('half.csv', staff(10));
   t.is(first.exitCode, EXIT.held);
   t.deepEqual(await planFiles(), [`${first.runId}.inbox.csv`, `${first.runId}.json`]);
-  const second = await sync('half-again.csv', staff(11));
+
+  // The same rows again (another file name, as a nightly export would be): the same plan, not saved again.
+  const again = await sync('half-tonight.csv', staff(10));
+  t.is(again.exitCode, EXIT.held);
+  t.is(again.heldPlanFile, first.heldPlanFile, 'the plan the admin was told about is still the one to approve');
+  t.deepEqual(held(), [[first.runId, ['inbox']]]);
+  t.deepEqual(await planFiles(), [`${first.runId}.inbox.csv`, `${first.runId}.json`]);
+
+  // Other rows: another plan, which replaces the first in status (the first one's file stays, for `apply` to refuse).
+  const second = await sync('eleven.csv', staff(11));
   t.is(second.exitCode, EXIT.held);
-  t.deepEqual(engine.state.heldPlans().map((p) => [p.runId, p.sources]), [[second.runId, ['inbox']]]);
-  t.deepEqual(await planFiles(), [`${second.runId}.inbox.csv`, `${second.runId}.json`], 'the older plan and its input copy are gone');
+  t.deepEqual(held(), [[second.runId, ['inbox']]]);
+  t.is((await planFiles()).length, 4);
 
   // A run that changes nothing leaves the held plan approvable.
   const same = await sync('all-reordered.csv', staff(20).reverse());
@@ -171,10 +181,9 @@ test('held plans: a newer hold of the same source replaces the older one (its fi
   t.deepEqual(same.report?.applied, [], 'compared (other bytes), nothing to change');
   t.is(engine.state.held()?.runId, second.runId);
 
-  // A run that changes the PBX: the held plan's basis is gone, and so is the plan.
+  // A run that changes the PBX: the held plan's basis is gone, and it is no longer held.
   const grown = await sync('grown.csv', staff(21));
   t.is(grown.exitCode, EXIT.ok);
   t.is(grown.report?.applied.length, 1);
   t.is(engine.state.held(), undefined);
-  t.deepEqual(await planFiles(), []);
 });
