@@ -194,7 +194,8 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       // The same plan held before (same inputs, same PBX: a poll every few minutes while nobody approves) is
       // not saved again: its file, the one the admin was told about, stays the one to approve.
       const same = engine.state.heldPlans().find((p) => sameSources(p.sources, sourceNames) && p.basis === plan.basis);
-      let heldPlanFile = same?.file;
+      // (Unless its file was deleted meanwhile: then it is saved anew.)
+      let heldPlanFile = same && (await fs.access(same.file).then(() => true, () => false)) ? same.file : undefined;
       if (!heldPlanFile) {
         const inputs = await keepInputs(engine, runId, request.inputs);
         heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });

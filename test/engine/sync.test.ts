@@ -168,12 +168,18 @@ test('held plans: the same plan held again is not saved again; a newer one repla
   t.is(again.heldPlanFile, first.heldPlanFile, 'the plan the admin was told about is still the one to approve');
   t.deepEqual(held(), [[first.runId, ['inbox']]]);
   t.deepEqual(await planFiles(), [`${first.runId}.inbox.csv`, `${first.runId}.json`]);
+  // Its file deleted by hand: the same plan is saved anew rather than pointing at nothing.
+  await fs.rm(first.heldPlanFile!);
+  const anew = await sync('half-again.csv', staff(10));
+  t.not(anew.heldPlanFile, first.heldPlanFile);
+  await t.notThrowsAsync(fs.access(anew.heldPlanFile!));
+  t.deepEqual(held(), [[anew.runId, ['inbox']]]);
 
   // Other rows: another plan, which replaces the first in status (the first one's file stays, for `apply` to refuse).
   const second = await sync('eleven.csv', staff(11));
   t.is(second.exitCode, EXIT.held);
   t.deepEqual(held(), [[second.runId, ['inbox']]]);
-  t.is((await planFiles()).length, 4);
+  t.deepEqual(await planFiles(), [`${first.runId}.inbox.csv`, `${anew.runId}.inbox.csv`, `${anew.runId}.json`, `${second.runId}.inbox.csv`, `${second.runId}.json`].sort());
 
   // A run that changes nothing leaves the held plan approvable.
   const same = await sync('all-reordered.csv', staff(20).reverse());
