@@ -129,7 +129,7 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
       await prune();
       const retries = new Map<string, number>();
       const watcher = watchDropFolder({
-        settings: source.csv,
+        settings,
         logger: logger.child({ source: source.name }),
         onFile: async (file) => {
           await prune();
