@@ -3,7 +3,7 @@
  * one at a time to a callback, then moves each to processed/ or failed/ with its report beside it.
  */
 import { constants as fsConstants, mkdirSync } from 'node:fs';
-import { copyFile, link, mkdir, readdir, stat, unlink, writeFile, access } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rename, stat, unlink, writeFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { CsvSourceSettings } from '../../src/config/types.js';
@@ -396,7 +396,10 @@ export async function moveWithReport(
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw err;
     }
-    await writeFile(reportPath, content, 'utf8');
+    // Whole or not at all: whoever waits for the report (a script, a test) may read it the moment it appears.
+    const partial = path.join(dir, `.${path.basename(reportPath)}.tmp`);
+    await writeFile(partial, content, 'utf8');
+    await rename(partial, reportPath);
     return { movedTo, reportPath };
   }
   throw new Error(`no free name for ${base} in ${dir}`);

@@ -331,4 +331,6 @@ test('moveWithReport: collisions get -2, -3 … and reports are written beside e
   // Same second: the stamp is the same, so the third one counts on.
   t.true(moved[2] === moved[1].replace('.csv', '-2.csv') || /^u\.\d{8}-\d{6}\.csv$/.test(moved[2]));
   t.is(new Set(moved).size, 3);
+  // Reports are written aside and renamed in: nothing but the files and their reports is left.
+  t.deepEqual((await readdir(settings.failed)).sort(), moved.flatMap((m) => [m, `${m}.report.csv`]).sort());
 });
