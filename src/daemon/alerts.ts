@@ -1,13 +1,16 @@
 /**
  * Alerts: the daemon tells the admins (`mail.alertsTo`) by e-mail when something needs them and nobody may
  * be looking at `status` or the metrics: a plan held by a safety guard (nothing is applied until someone
- * approves it), a source that starts failing, and that source working again.
+ * approves it), a source that starts failing, that source working again, and a dropped file of which nothing
+ * could be applied (a broken nightly export would otherwise land in failed/ unseen: the source itself works).
  *
  * Each change is told once. The same held plan reason or the same failing source at the next run (a poll
  * every five minutes) alerts nobody; the state at the daemon's start counts as already told, so a restart
  * does not repeat what was sent before it.
  */
 import os from 'node:os';
+import path from 'node:path';
+import type { CsvReport } from '../../connectors/csv/report.js';
 import type { Logger } from '../log.js';
 import { redact } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
@@ -26,6 +29,29 @@ export interface AlertSnapshot {
 export interface Alert {
   subject: string;
   text: string;
+}
+
+/** Rejected rows an alert lists at most (the report beside the file has them all). */
+const MAX_LISTED_ROWS = 10;
+
+/**
+ * The alert for a dropped file moved to `failed/` (pure). None for a file held by a safety guard: the held
+ * plan has an alert of its own.
+ */
+export function failedFileAlert(report: CsvReport, failedFolder: string, host: string): Alert | undefined {
+  if (report.held) return undefined;
+  const name = path.basename(report.file);
+  const why = report.error
+    ? [`Error: ${report.error}`]
+    : [
+        report.rows === 0 ? 'Nothing could be read:' : `${report.rows} row${report.rows === 1 ? '' : 's'} read, none usable:`,
+        ...report.rejected.slice(0, MAX_LISTED_ROWS).map((r) => `  ${r.line ? `line ${r.line}` : 'file'}${r.column ? `, ${r.column}` : ''}: ${r.reason}`),
+        ...(report.rejected.length > MAX_LISTED_ROWS ? [`  … and ${report.rejected.length - MAX_LISTED_ROWS} more in the report`] : []),
+      ];
+  return {
+    subject: `pbxsync on ${host}: ${name} went to failed/, nothing applied`,
+    text: [`The file ${name} dropped for source ${report.source} could not be applied; it was moved to ${failedFolder}.`, '', ...why, '', 'Its report is beside it. Fix the file and drop it again.'].join('\n'),
+  };
 }
 
 /** The snapshot of `sources` in `state`. */
@@ -117,6 +143,13 @@ export class Alerter {
     return this.chain;
   }
 
+  /** Tells about a dropped file moved to `failedFolder` (see {@link failedFileAlert}); never throws. */
+  fileFailed(report: CsvReport, failedFolder: string): Promise<void> {
+    const alert = failedFileAlert(report, failedFolder, this.host);
+    if (alert) this.chain = this.chain.then(() => this.mail(alert));
+    return this.chain;
+  }
+
   /** Waits for the alerts being sent, then closes the mailer. */
   async close(): Promise<void> {
     await this.chain;
@@ -128,16 +161,18 @@ export class Alerter {
     const merged: AlertSnapshot = { held: next.held, sources: { ...this.last.sources, ...next.sources } };
     const alerts = alertsBetween(this.last, merged, this.host);
     this.last = merged;
-    for (const alert of alerts) {
-      // Errors and reasons are redacted at the source; once more here, since a mail leaves the machine.
-      const message = { subject: redact(alert.subject), text: redact(alert.text) };
-      for (const to of this.options.to) {
-        try {
-          await this.options.mailer.send({ to, ...message });
-          this.options.logger.info('alert sent', { to, subject: message.subject });
-        } catch (err) {
-          this.options.logger.warn('could not send an alert', { to, subject: message.subject, error: describeError(err) });
-        }
+    for (const alert of alerts) await this.mail(alert);
+  }
+
+  private async mail(alert: Alert): Promise<void> {
+    // Errors and reasons are redacted at the source; once more here, since a mail leaves the machine.
+    const message = { subject: redact(alert.subject), text: redact(alert.text) };
+    for (const to of this.options.to) {
+      try {
+        await this.options.mailer.send({ to, ...message });
+        this.options.logger.info('alert sent', { to, subject: message.subject });
+      } catch (err) {
+        this.options.logger.warn('could not send an alert', { to, subject: message.subject, error: describeError(err) });
       }
     }
   }

@@ -157,6 +157,7 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
           metrics.managedUsers.set(engine.state.bindings().length);
           if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start');
           retries.delete(file);
+          if (result.status === 'failed') await alerter?.fileFailed(result.report, settings.failed);
           return result;
         },
       });

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { Alerter, alertsBetween, type AlertSnapshot } from '../../src/daemon/alerts.js';
+import { Alerter, alertsBetween, failedFileAlert, type AlertSnapshot } from '../../src/daemon/alerts.js';
+import type { CsvReport } from '../../connectors/csv/report.js';
 import type { Mailer, MailMessage } from '../../src/mail/mailer.js';
 import { registerSecret, silentLogger } from '../../src/log.js';
 
@@ -90,4 +91,32 @@ test('Alerter: a secret that reached an error never leaves in an alert', async (
   t.is(mailer.sent.length, 1);
   t.false(JSON.stringify(mailer.sent).includes('Tr0ub4dor&3-bind'));
   t.regex(mailer.sent[0]!.text, /with \[redacted\] refused/);
+});
+
+const report = (overrides: Partial<CsvReport>): CsvReport => ({
+  file: '/srv/inbox/staff.csv',
+  source: 'inbox',
+  startedAt: '2026-11-23T02:30:00.000Z',
+  finishedAt: '2026-11-23T02:30:01.000Z',
+  rows: 0,
+  applied: 0,
+  rejected: [],
+  ...overrides,
+});
+
+test('failedFileAlert: the error of a file that could not be read, the rejected rows of one without a usable row, nothing for a held file', (t) => {
+  const unreadable = failedFileAlert(report({ error: 'the header has no column FirstName; nothing was read' }), '/srv/inbox/failed', 'pbx1');
+  t.is(unreadable?.subject, 'pbxsync on pbx1: staff.csv went to failed/, nothing applied');
+  t.regex(unreadable!.text, /moved to \/srv\/inbox\/failed\./);
+  t.regex(unreadable!.text, /^Error: the header has no column FirstName; nothing was read$/m);
+
+  const rejected = Array.from({ length: 12 }, (_, i) => ({ line: i + 2, column: 'Number', reason: `extension 91${i} is an emergency number` }));
+  const noRow = failedFileAlert(report({ rows: 12, rejected }), '/srv/inbox/failed', 'pbx1');
+  t.regex(noRow!.text, /^12 rows read, none usable:$/m);
+  t.regex(noRow!.text, /^ {2}line 2, Number: extension 910 is an emergency number$/m);
+  t.regex(noRow!.text, /^ {2}line 11, Number: extension 919 is an emergency number$/m);
+  t.notRegex(noRow!.text, /line 12,/);
+  t.regex(noRow!.text, /^ {2}… and 2 more in the report$/m);
+
+  t.is(failedFileAlert(report({ held: 'would disable 10 of 20 managed users' }), '/srv/inbox/failed', 'pbx1'), undefined);
 });

@@ -226,8 +226,18 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
 
   // The same half file again: held again for the same reason, and nobody is told twice.
   await drop('half-again', staff(10), 'failed');
+  t.is(smtp.messages().length, 1, smtp.messages().join('\n---\n'));
+
+  // A file of which nothing can be used (a broken export): told with its error. (A snapshot source's read is
+  // then incomplete, so its runs are also told as failing.)
+  await fs.writeFile(path.join(ws.inbox, '.broken.part'), 'this is,not,a pbx file\n1,2,3\n');
+  await fs.rename(path.join(ws.inbox, '.broken.part'), path.join(ws.inbox, 'broken.csv'));
+  await waitFor('two more alerts', () => smtp.messages().length >= 3, 45_000);
+  const later = smtp.messages().slice(1).map(parseEml);
+  t.deepEqual(later.map((m) => (m.headers.subject ?? '').replace(/^pbxsync on [^:]+: /, '')), ['runs of source inbox are failing', 'broken.csv went to failed/, nothing applied']);
+  t.regex(later[1]!.text, /^Nothing could be read:\n {2}line 1, EmailAddress: the header has no columns EmailAddress, FirstName/m);
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
-  t.is(smtp.messages().length, 1, smtp.messages().join('\n---\n'));
+  t.is(smtp.messages().length, 3);
   t.regex(daemon.logs(), /"message":"alert sent"/);
 });
