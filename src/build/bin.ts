@@ -6,20 +6,18 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-/** The project folder (this file is dist/src/build/bin.js once built, src/build/bin.ts under tsx). */
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), path.extname(fileURLToPath(import.meta.url)) === '.ts' ? '../..' : '../../..');
+import { pathToFileURL } from 'node:url';
+import { project } from '../util/project.js';
 
 /** The files package.json names in `bin`, absolute. */
-export async function binFiles(root: string = PROJECT_ROOT): Promise<string[]> {
+export async function binFiles(root: string = project().root): Promise<string[]> {
   const pkg = JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as { name: string; bin?: string | Record<string, string> };
   const bins = typeof pkg.bin === 'string' ? [pkg.bin] : Object.values(pkg.bin ?? {});
   return bins.map((b) => path.resolve(root, b));
 }
 
 /** Adds the execute bits (for whoever may read the file) to every bin file; returns them. */
-export async function makeBinsExecutable(root: string = PROJECT_ROOT): Promise<string[]> {
+export async function makeBinsExecutable(root: string = project().root): Promise<string[]> {
   const files = await binFiles(root);
   for (const file of files) {
     const { mode } = await fs.stat(file);

@@ -18,10 +18,9 @@
  * converges (DESIGN §6 invariant 1, tested). `--full`, dry runs and approvals always compare for real.
  */
 import crypto from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { project } from '../util/project.js';
 import type { ConvergedInput } from '../state/store.js';
 import type { ApplyReport } from '../reconcile/apply.js';
 import type { Plan } from '../reconcile/types.js';
@@ -31,21 +30,13 @@ import type { MappedRead } from './read.js';
 /** Bumped when the meaning of a recorded fingerprint changes. */
 const FINGERPRINT_FORMAT = 'pbxsync-converged/1';
 
-let version: string | undefined;
-
-/** pbxsync's own version (package.json above this module, in the source tree and in dist/ alike). */
+/** pbxsync's own version ('unknown' when its package.json cannot be found). */
 function pbxsyncVersion(): string {
-  if (version !== undefined) return version;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'package.json');
-    if (existsSync(candidate)) {
-      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'pbxsync') return (version = pkg.version ?? '0');
-    }
-    dir = path.dirname(dir);
+  try {
+    return project().pkg.version ?? '0';
+  } catch {
+    return 'unknown';
   }
-  return (version = 'unknown');
 }
 
 async function hashFile(hash: crypto.Hash, file: string): Promise<void> {

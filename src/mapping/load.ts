@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { project } from '../util/project.js';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { jsonata } from './expressions.js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
@@ -137,15 +137,9 @@ export class MappingFile {
   }
 }
 
-/** Path of config/mapping.schema.json, found from this module (src/ under tsx, dist/src/ once built). */
+/** Path of config/mapping.schema.json in the pbxsync installation. */
 export function mappingSchemaPath(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'config', 'mapping.schema.json');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error('config/mapping.schema.json not found beside the pbxsync installation');
+  return path.join(project().root, 'config', 'mapping.schema.json');
 }
 
 const load = createRequire(import.meta.url);

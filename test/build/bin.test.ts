@@ -4,7 +4,10 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT, binFiles, makeBinsExecutable } from '../../src/build/bin.js';
+import { binFiles, makeBinsExecutable } from '../../src/build/bin.js';
+import { project } from '../../src/util/project.js';
+
+const PROJECT_ROOT = project().root;
 
 test('the build leaves every bin of package.json executable, and `npx pbxsync` runs in the checkout (as the README says)', async (t) => {
   const files = await binFiles();
