@@ -28,6 +28,22 @@ async function startDaemon(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<
   return { child, statusUrl, logs: () => logs, exited };
 }
 
+/** Drops a file into the workspace's inbox as an admin's script would: written under a temporary name, renamed in. */
+async function dropFile(ws: Workspace, name: string, text: string): Promise<void> {
+  await fs.writeFile(path.join(ws.inbox, `.${name}.part`), text);
+  await fs.rename(path.join(ws.inbox, `.${name}.part`), path.join(ws.inbox, name));
+}
+
+/** Waits for the JSON report of the file whose name starts with `stem` in `inbox/<folder>` and reads it. */
+async function reportIn<T = Record<string, unknown>>(ws: Workspace, folder: 'processed' | 'failed', stem: string): Promise<T> {
+  const dir = path.join(ws.inbox, folder);
+  const file = await waitFor(`the report of ${stem} in ${folder}/`, async () => {
+    const r = (await fs.readdir(dir).catch(() => [] as string[])).find((n) => n.startsWith(stem) && n.endsWith('.report.json'));
+    return r && path.join(dir, r);
+  }, 45_000);
+  return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+}
+
 test('daemon: a CSV dropped into inbox/ is applied within seconds, moved to processed/ with a report, and export gives the users back', async (t) => {
   const ws = await makeWorkspace();
   const daemon = await startDaemon(ws);
@@ -38,23 +54,16 @@ test('daemon: a CSV dropped into inbox/ is applied within seconds, moved to proc
     person(1002, 'Bob', 'Stone', { DID: '+14155550102' }),
     person(911, 'Not', 'Allowed'),
   ];
-  // Written under a temporary name and renamed in, as an admin's script would.
-  await fs.writeFile(path.join(ws.inbox, '.staff.csv.part'), threeCxCsv(rows));
-  await fs.rename(path.join(ws.inbox, '.staff.csv.part'), path.join(ws.inbox, 'staff.csv'));
+  await dropFile(ws, 'staff.csv', threeCxCsv(rows));
 
   const processed = path.join(ws.inbox, 'processed');
-  const report = await waitFor('the report beside the processed file', async () => {
-    const names = await fs.readdir(processed).catch(() => [] as string[]);
-    const r = names.find((n) => n.startsWith('staff') && n.endsWith('.report.json'));
-    return r && path.join(processed, r);
-  }, 45_000);
+  const rep = await reportIn<{ rows: number; rejected: Array<{ line: number; reason: string }> }>(ws, 'processed', 'staff');
   t.true((await fs.readdir(processed)).includes('staff.csv'));
   await t.throwsAsync(fs.access(path.join(ws.inbox, 'staff.csv')));
-  const rep = JSON.parse(await fs.readFile(report, 'utf8'));
   t.is(rep.rows, 3);
   t.is(rep.rejected.length, 1);
-  t.is(rep.rejected[0].line, 4);
-  t.regex(rep.rejected[0].reason, /emergency/);
+  t.is(rep.rejected[0]!.line, 4);
+  t.regex(rep.rejected[0]!.reason, /emergency/);
 
   const exported = await ws.cli(['export', '--format', 'csv']);
   t.is(exported.code, 0, exported.stderr);
@@ -108,23 +117,14 @@ test('daemon: the same export dropped again is recognised as applied (nothing co
   t.teardown(() => daemon.child.kill('SIGKILL'));
   const csv = threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')]);
   const processed = path.join(ws.inbox, 'processed');
-  const reportOf = async (name: string) => {
-    const file = await waitFor(`the report of ${name}`, async () => {
-      const names = await fs.readdir(processed).catch(() => [] as string[]);
-      const r = names.find((n) => n.startsWith(name) && n.endsWith('.report.json'));
-      return r && path.join(processed, r);
-    }, 45_000);
-    return JSON.parse(await fs.readFile(file, 'utf8')) as { rows: number; applied: number; summary: { create: number; unchanged: number } };
-  };
+  type Report = { rows: number; applied: number; summary: { create: number; unchanged: number } };
 
-  await fs.writeFile(path.join(ws.inbox, '.monday.part'), csv);
-  await fs.rename(path.join(ws.inbox, '.monday.part'), path.join(ws.inbox, 'monday.csv'));
-  const first = await reportOf('monday');
+  await dropFile(ws, 'monday.csv', csv);
+  const first = await reportIn<Report>(ws, 'processed', 'monday');
   t.is(first.summary.create, 2);
 
-  await fs.writeFile(path.join(ws.inbox, '.tuesday.part'), csv);
-  await fs.rename(path.join(ws.inbox, '.tuesday.part'), path.join(ws.inbox, 'tuesday.csv'));
-  const second = await reportOf('tuesday');
+  await dropFile(ws, 'tuesday.csv', csv);
+  const second = await reportIn<Report>(ws, 'processed', 'tuesday');
   t.like(second, { rows: 2, applied: 0, summary: { create: 0, unchanged: 2 } });
   t.true((await fs.readdir(processed)).includes('tuesday.csv'));
   t.regex(daemon.logs(), /"message":"input already applied; skipped"/);
@@ -140,15 +140,9 @@ test('daemon: an edited mapping applies to the next dropped file without a resta
   const ws = await makeWorkspace({ mapping: mappingFile });
   const daemon = await startDaemon(ws);
   t.teardown(() => daemon.child.kill('SIGKILL'));
-  const processed = path.join(ws.inbox, 'processed');
   const drop = async (name: string) => {
-    await fs.writeFile(path.join(ws.inbox, `.${name}.part`), threeCxCsv([person(1001, 'Anna', 'Smith', { Department: '' })]));
-    await fs.rename(path.join(ws.inbox, `.${name}.part`), path.join(ws.inbox, `${name}.csv`));
-    const report = await waitFor(`the report of ${name}`, async () => {
-      const r = (await fs.readdir(processed).catch(() => [] as string[])).find((n) => n.startsWith(name) && n.endsWith('.report.json'));
-      return r && path.join(processed, r);
-    }, 45_000);
-    return JSON.parse(await fs.readFile(report, 'utf8')) as { summary: { create: number; update: number; unchanged: number } };
+    await dropFile(ws, `${name}.csv`, threeCxCsv([person(1001, 'Anna', 'Smith', { Department: '' })]));
+    return reportIn<{ summary: { create: number; update: number; unchanged: number } }>(ws, 'processed', name);
   };
 
   t.like(await drop('monday'), { summary: { create: 1 } });
@@ -179,8 +173,7 @@ test('daemon: a file dropped while another pbxsync process holds the lock stays 
     if (!released) await release();
   });
 
-  await fs.writeFile(path.join(ws.inbox, '.busy.part'), threeCxCsv([person(1001, 'Anna', 'Smith')]));
-  await fs.rename(path.join(ws.inbox, '.busy.part'), path.join(ws.inbox, 'busy.csv'));
+  await dropFile(ws, 'busy.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));
   await waitFor('the file left in place', () => daemon.logs().includes('"message":"drop folder file left in place"'), 45_000);
   t.regex(daemon.logs(), /another pbxsync process is applying .*; the file stays in the folder and is tried again in 5 s/);
   t.true((await fs.readdir(ws.inbox)).includes('busy.csv'));
@@ -211,8 +204,7 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
   const daemon = await startDaemon(ws);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   const drop = async (name: string, rows: ReturnType<typeof staff>, folder: 'processed' | 'failed') => {
-    await fs.writeFile(path.join(ws.inbox, `.${name}.part`), threeCxCsv(rows));
-    await fs.rename(path.join(ws.inbox, `.${name}.part`), path.join(ws.inbox, `${name}.csv`));
+    await dropFile(ws, `${name}.csv`, threeCxCsv(rows));
     await waitFor(`${name}.csv in ${folder}/`, async () => (await fs.readdir(path.join(ws.inbox, folder)).catch(() => [] as string[])).includes(`${name}.csv`), 45_000);
   };
 
@@ -230,8 +222,7 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
 
   // A file of which nothing can be used (a broken export): told with its error. (A snapshot source's read is
   // then incomplete, so its runs are also told as failing.)
-  await fs.writeFile(path.join(ws.inbox, '.broken.part'), 'this is,not,a pbx file\n1,2,3\n');
-  await fs.rename(path.join(ws.inbox, '.broken.part'), path.join(ws.inbox, 'broken.csv'));
+  await dropFile(ws, 'broken.csv', 'this is,not,a pbx file\n1,2,3\n');
   await waitFor('two more alerts', () => smtp.messages().length >= 3, 45_000);
   const later = smtp.messages().slice(1).map(parseEml);
   t.deepEqual(later.map((m) => (m.headers.subject ?? '').replace(/^pbxsync on [^:]+: /, '')), ['runs of source inbox are failing', 'broken.csv went to failed/, nothing applied']);
