@@ -27,8 +27,9 @@ export const DEFAULTS = {
     maxDisables: 25,
     maxDisablePercent: 20,
     minSourceRatio: 0.9,
+    keepPlansDays: 30,
     removal: { action: 'disable', graceDays: 30 },
-  } satisfies SafetyPolicy & { removal: RemovalPolicy },
+  } satisfies SafetyPolicy & { keepPlansDays: number; removal: RemovalPolicy },
   numbering: {
     ranges: [{ from: '1000', to: '1999' }],
     reserved: [],
@@ -65,7 +66,7 @@ export interface RawServiceConfig {
     settings?: Record<string, unknown>;
   }>;
   schedule?: { poll?: string; full?: string; timezone?: string };
-  safety?: Partial<SafetyPolicy> & { removal?: Partial<RemovalPolicy> };
+  safety?: Partial<SafetyPolicy> & { keepPlansDays?: number; removal?: Partial<RemovalPolicy> };
   numbering?: Partial<NumberingPolicy>;
   mail?: { welcome?: boolean; alertsTo?: string[]; from?: string; outbox?: string };
   provisioning?: { listen?: string; publicUrl?: string };
@@ -162,6 +163,7 @@ export function normalise(raw: RawServiceConfig, file: string, secrets: Resolved
       maxDisables: safety.maxDisables ?? DEFAULTS.safety.maxDisables,
       maxDisablePercent: safety.maxDisablePercent ?? DEFAULTS.safety.maxDisablePercent,
       minSourceRatio: safety.minSourceRatio ?? DEFAULTS.safety.minSourceRatio,
+      keepPlansDays: safety.keepPlansDays ?? DEFAULTS.safety.keepPlansDays,
       removal: {
         action: safety.removal?.action ?? DEFAULTS.safety.removal.action,
         graceDays: safety.removal?.graceDays ?? DEFAULTS.safety.removal.graceDays,

@@ -98,7 +98,11 @@ export interface ServiceConfig {
     full: string;
     timezone?: string;
   };
-  safety: SafetyPolicy & { removal: RemovalPolicy };
+  safety: SafetyPolicy & {
+    /** Days a saved plan no longer held stays in `<stateDir>/plans/` (see prunePlans). */
+    keepPlansDays: number;
+    removal: RemovalPolicy;
+  };
   numbering: NumberingPolicy;
   mail: MailConfig;
   provisioning: { listen: string; publicUrl: string };

@@ -15,6 +15,8 @@ import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { ConfigError, UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
+import { prunePlans } from './plans.js';
+import type { Logger } from '../log.js';
 
 /** Exit codes of DESIGN §3. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
@@ -254,7 +256,24 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     throw err;
   } finally {
     await target?.close();
+    // Under the lock: another process may be saving a plan it is about to hold.
+    if (release) await pruneOldPlans(engine, logger);
     await release?.();
+  }
+}
+
+/** Applies `safety.keepPlansDays` to `<stateDir>/plans/`; a failure is logged, never fails the run. */
+async function pruneOldPlans(engine: Engine, logger: Logger): Promise<void> {
+  const keepPlansDays = engine.config.safety.keepPlansDays;
+  try {
+    const deleted = await prunePlans({
+      dir: path.join(engine.config.stateDir, 'plans'),
+      heldRunIds: new Set(engine.state.heldPlans().map((p) => p.runId)),
+      keepDays: keepPlansDays,
+    });
+    if (deleted.length) logger.info('old saved plans deleted', { keepPlansDays, files: deleted.map((f) => path.basename(f)) });
+  } catch (err) {
+    logger.warn('could not delete old saved plans', { error: describeError(err) });
   }
 }
 

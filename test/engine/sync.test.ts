@@ -193,3 +193,33 @@ test('held plans: the same plan held again is not saved again; a newer one repla
   t.is(grown.report?.applied.length, 1);
   t.is(engine.state.held(), undefined);
 });
+
+test('saved plans no longer held are deleted after safety.keepPlansDays by the next run; the plan still held stays whatever its age', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  t.is(engine.config.safety.keepPlansDays, 30, 'the default');
+  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
+  const sync = async (name: string, rows: ReturnType<typeof staff>) =>
+    runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
+  const plansDir = path.join(ws.stateDir, 'plans');
+  const planFiles = async () => (await fs.readdir(plansDir)).sort();
+  const age = async (days: number) => {
+    const at = new Date(Date.now() - days * 86_400_000);
+    for (const name of await planFiles()) await fs.utimes(path.join(plansDir, name), at, at);
+  };
+
+  t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
+  const first = await sync('half.csv', staff(10));
+  const second = await sync('eleven.csv', staff(11));
+  t.is(second.exitCode, EXIT.held);
+  t.deepEqual(engine.state.heldPlans().map((p) => p.runId), [second.runId]);
+  await age(29);
+  t.is((await sync('all-again.csv', staff(20))).exitCode, EXIT.ok);
+  t.is((await planFiles()).length, 4, 'younger than 30 days: all kept');
+
+  await age(31);
+  t.is((await sync('all-once-more.csv', staff(20))).exitCode, EXIT.ok);
+  t.deepEqual(await planFiles(), [`${second.runId}.inbox.csv`, `${second.runId}.json`], `${first.runId} is no longer held`);
+  t.is(engine.state.held()?.runId, second.runId);
+});
