@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CsvSourceSettings, ServiceConfig, SourceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -78,6 +79,8 @@ export interface DaemonOptions {
   stopSignal?: Promise<void>;
   /** Called once everything listens (tests). */
   onReady?: (info: { statusUrl: string }) => void;
+  /** The clock of the drop folders' retention (`csv.keepDays`; tests); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -125,7 +128,7 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
     if (source.type === 'csv' && source.csv) {
       const settings = source.csv;
       await fs.mkdir(settings.folder, { recursive: true });
-      const prune = () => pruneOldFiles(source.name, settings, logger);
+      const prune = () => pruneOldFiles(source.name, settings, logger, options.now?.());
       await prune();
       const retries = new Map<string, number>();
       const watcher = watchDropFolder({
@@ -151,6 +154,8 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
             }
             const attempt = (retries.get(file) ?? 0) + 1;
             retries.set(file, attempt);
+            // Files taken out of the folder while they waited for their retry are never offered again.
+            for (const waiting of retries.keys()) if (waiting !== file && !existsSync(waiting)) retries.delete(waiting);
             const retryInMs = droppedFileRetryMs(attempt);
             throw new LeaveFileInPlace(`${describeError(err)}; the file stays in the folder and is tried again in ${Math.round(retryInMs / 1000)} s`, { retryInMs });
           }
@@ -201,9 +206,9 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
 }
 
 /** Applies `csv.keepDays` to a source's processed/ and failed/ folders; a failure is logged, not thrown. */
-async function pruneOldFiles(source: string, settings: CsvSourceSettings, logger: Logger): Promise<void> {
+async function pruneOldFiles(source: string, settings: CsvSourceSettings, logger: Logger, now?: number): Promise<void> {
   try {
-    const deleted = await pruneMovedFiles(settings);
+    const deleted = await pruneMovedFiles(settings, now);
     if (deleted.length) logger.info('old drop-folder files deleted', { source, keepDays: settings.keepDays, files: deleted.map((f) => path.basename(f)) });
   } catch (err) {
     logger.warn('could not delete old drop-folder files', { source, error: describeError(err) });
