@@ -1,12 +1,11 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
-import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+import { makeWorkspace, staff, threeCxCsv } from '../helpers/workspace.js';
 
 function last(stdout: string): Record<string, any> {
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
-const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
 
 async function enabledCount(ws: Awaited<ReturnType<typeof makeWorkspace>>): Promise<number> {
   const out = await ws.cli(['export', '--format', 'json']);

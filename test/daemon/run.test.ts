@@ -7,7 +7,7 @@ import { acquireLock } from '../../src/state/lock.js';
 import { DROPPED_FILE_RETRY_FIRST_MS, droppedFileRetryMs } from '../../src/daemon/run.js';
 import { slowSmtp } from '../helpers/smtp.js';
 import { parseEml } from '../targets/embedded/helpers.js';
-import { CLI, ROOT, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
+import { CLI, ROOT, makeWorkspace, person, staff, threeCxCsv, waitFor, type CsvRow, type Workspace } from '../helpers/workspace.js';
 
 /** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
 async function startDaemon(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; statusUrl: string; logs: () => string; exited: Promise<number | null> }> {
@@ -200,10 +200,9 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
     mode: 'snapshot',
     mail: `mail:\n  welcome: false\n  from: pbx@example.com\n  alertsTo: [it-phones@example.com]\n  smtpUrl: smtp://127.0.0.1:${smtp.port}`,
   });
-  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
   const daemon = await startDaemon(ws);
   t.teardown(() => daemon.child.kill('SIGKILL'));
-  const drop = async (name: string, rows: ReturnType<typeof staff>, folder: 'processed' | 'failed') => {
+  const drop = async (name: string, rows: CsvRow[], folder: 'processed' | 'failed') => {
     await dropFile(ws, `${name}.csv`, threeCxCsv(rows));
     await waitFor(`${name}.csv in ${folder}/`, async () => (await fs.readdir(path.join(ws.inbox, folder)).catch(() => [] as string[])).includes(`${name}.csv`), 45_000);
   };

@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { Target } from '../../src/targets/types.js';
 import { newUserFields, type PbxUser } from '../../src/model/index.js';
-import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+import { ROOT, makeWorkspace, person, staff, threeCxCsv, type CsvRow, type Workspace } from '../helpers/workspace.js';
 
 async function engineFor(configFile: string): Promise<Engine> {
   return createEngine(await loadConfig(configFile), { logger: silentLogger() });
@@ -30,6 +30,11 @@ function countWrites(engine: Engine): { total: () => number } {
     return t;
   };
   return { total: () => closedWrites };
+}
+
+/** One sync of the rows as a file named `name` (the source's input, as the drop folder would pass it). */
+function syncOfFile(engine: Engine, ws: Workspace): (name: string, rows: CsvRow[]) => ReturnType<typeof runSync> {
+  return async (name, rows) => runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
 }
 
 async function users(engine: Engine): Promise<PbxUser[]> {
@@ -150,9 +155,7 @@ test('held plans: the same plan held again is not saved again; a newer one repla
   const ws = await makeWorkspace({ mode: 'snapshot' });
   const engine = await engineFor(ws.config);
   t.teardown(() => engine.close());
-  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
-  const sync = async (name: string, rows: ReturnType<typeof staff>) =>
-    runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
+  const sync = syncOfFile(engine, ws);
   const plansDir = path.join(ws.stateDir, 'plans');
   const planFiles = async () => (await fs.readdir(plansDir).catch(() => [] as string[])).sort();
   const held = () => engine.state.heldPlans().map((p) => [p.runId, p.sources]);
@@ -199,9 +202,7 @@ test('saved plans no longer held are deleted after safety.keepPlansDays by the n
   const engine = await engineFor(ws.config);
   t.teardown(() => engine.close());
   t.is(engine.config.safety.keepPlansDays, 30, 'the default');
-  const staff = (n: number) => Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
-  const sync = async (name: string, rows: ReturnType<typeof staff>) =>
-    runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
+  const sync = syncOfFile(engine, ws);
   const plansDir = path.join(ws.stateDir, 'plans');
   const planFiles = async () => (await fs.readdir(plansDir)).sort();
   const age = async (days: number) => {

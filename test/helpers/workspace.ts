@@ -46,6 +46,11 @@ export function person(number: number | string, first: string, last: string, ext
   };
 }
 
+/** `n` people with extensions from 1100 on: a staff list whose shorter versions are leavers. */
+export function staff(n: number): CsvRow[] {
+  return Array.from({ length: n }, (_, i) => person(1100 + i, `First${i}`, `Last${i}`));
+}
+
 /** Options of makeWorkspace. */
 export interface WorkspaceOptions {
   mode?: 'upsert' | 'snapshot';
