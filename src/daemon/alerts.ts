@@ -29,6 +29,8 @@ export interface AlertSnapshot {
 export interface Alert {
   subject: string;
   text: string;
+  /** The source this alert says started failing (a file alert about the same failure replaces it). */
+  failingSource?: string;
 }
 
 /** Rejected rows an alert lists at most (the report beside the file has them all). */
@@ -92,6 +94,7 @@ export function alertsBetween(before: AlertSnapshot, after: AlertSnapshot, host:
     const was = before.sources[source];
     if (error !== null && (was === null || was === undefined)) {
       alerts.push({
+        failingSource: source,
         subject: `pbxsync on ${host}: runs of source ${source} are failing`,
         text: [
           `The last run of source ${source} failed (reading it or writing to the PBX); nobody was removed because of it.`,
@@ -143,10 +146,15 @@ export class Alerter {
     return this.chain;
   }
 
-  /** Tells about a dropped file moved to `failedFolder` (see {@link failedFileAlert}); never throws. */
-  fileFailed(report: CsvReport, failedFolder: string): Promise<void> {
+  /**
+   * Tells about a dropped file moved to `failedFolder` (see {@link failedFileAlert}) together with the state
+   * after its run, like {@link update}. The file's alert says what went wrong, so it is not told a second
+   * time as its source starting to fail (a snapshot file that cannot be read is an incomplete read); the
+   * source working again is told as usual. Never throws.
+   */
+  fileFailed(report: CsvReport, failedFolder: string, next: AlertSnapshot): Promise<void> {
     const alert = failedFileAlert(report, failedFolder, this.host);
-    if (alert) this.chain = this.chain.then(() => this.mail(alert));
+    this.chain = this.chain.then(() => this.send(next, alert && { alert, source: report.source }));
     return this.chain;
   }
 
@@ -156,10 +164,11 @@ export class Alerter {
     await this.options.mailer.close();
   }
 
-  private async send(next: AlertSnapshot): Promise<void> {
+  private async send(next: AlertSnapshot, file?: { alert: Alert; source: string }): Promise<void> {
     // Merged, so a run of one source never reads as the others having vanished.
     const merged: AlertSnapshot = { held: next.held, sources: { ...this.last.sources, ...next.sources } };
-    const alerts = alertsBetween(this.last, merged, this.host);
+    let alerts = alertsBetween(this.last, merged, this.host);
+    if (file) alerts = [...alerts.filter((a) => a.failingSource !== file.source), file.alert];
     this.last = merged;
     for (const alert of alerts) await this.mail(alert);
   }

@@ -139,10 +139,13 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
           let result: FileOutcome | undefined;
           try {
             result = await scheduler.runExclusive(source.name, async (signal) => {
+              let outcome: FileOutcome | undefined;
               try {
-                return await processDroppedFile(engine, source, file, signal);
+                outcome = await processDroppedFile(engine, source, file, signal);
+                return outcome;
               } finally {
-                await alertAfter(source.name);
+                if (outcome?.status === 'failed') await alerter?.fileFailed(outcome.report, settings.failed, alertSnapshot(engine.state, [source.name]));
+                else await alertAfter(source.name);
               }
             });
           } catch (err) {
@@ -162,7 +165,6 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
           metrics.managedUsers.set(engine.state.bindings().length);
           if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start');
           retries.delete(file);
-          if (result.status === 'failed') await alerter?.fileFailed(result.report, settings.failed);
           return result;
         },
       });

@@ -120,3 +120,22 @@ test('failedFileAlert: the error of a file that could not be read, the rejected 
 
   t.is(failedFileAlert(report({ held: 'would disable 10 of 20 managed users' }), '/srv/inbox/failed', 'pbx1'), undefined);
 });
+
+test('Alerter.fileFailed: the file alert stands for its source starting to fail; other changes are told as usual', async (t) => {
+  const mailer = recordingMailer();
+  const alerter = new Alerter({ mailer, to: ['a@example.com'], logger: silentLogger(), initial: { held: null, sources: { inbox: null, hr: null } }, host: 'pbx1' });
+  const subjects = () => mailer.sent.map((m) => m.subject.replace('pbxsync on pbx1: ', ''));
+
+  await alerter.fileFailed(report({ error: 'the header has no column FirstName; nothing was read' }), '/srv/inbox/failed', { held: null, sources: { inbox: 'incomplete read' } });
+  t.deepEqual(subjects(), ['staff.csv went to failed/, nothing applied']);
+  // Still failing at the next broken file: only that file is told.
+  await alerter.fileFailed(report({ file: '/srv/inbox/tuesday.csv', error: 'empty file' }), '/srv/inbox/failed', { held: null, sources: { inbox: 'incomplete read' } });
+  t.deepEqual(subjects().slice(1), ['tuesday.csv went to failed/, nothing applied']);
+  await alerter.update({ held: null, sources: { inbox: null } });
+  t.deepEqual(subjects().slice(2), ['runs of source inbox work again']);
+
+  // A file held by a safety guard goes to failed/ too: its alert is the held plan's.
+  await alerter.fileFailed(report({ held: 'would disable 10 of 20 managed users' }), '/srv/inbox/failed', { held: held('would disable 10 of 20 managed users'), sources: { inbox: null } });
+  t.deepEqual(subjects().slice(3), ['plan held, nothing applied']);
+  await alerter.close();
+});

@@ -219,15 +219,22 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
   await drop('half-again', staff(10), 'failed');
   t.is(smtp.messages().length, 1, smtp.messages().join('\n---\n'));
 
-  // A file of which nothing can be used (a broken export): told with its error. (A snapshot source's read is
-  // then incomplete, so its runs are also told as failing.)
+  // A file of which nothing can be used (a broken export): told once, with its error. (A snapshot source's
+  // read is then incomplete, so its runs fail: the file's alert says it, not a second one.)
   await dropFile(ws, 'broken.csv', 'this is,not,a pbx file\n1,2,3\n');
-  await waitFor('two more alerts', () => smtp.messages().length >= 3, 45_000);
-  const later = smtp.messages().slice(1).map(parseEml);
-  t.deepEqual(later.map((m) => (m.headers.subject ?? '').replace(/^pbxsync on [^:]+: /, '')), ['runs of source inbox are failing', 'broken.csv went to failed/, nothing applied']);
-  t.regex(later[1]!.text, /^Nothing could be read:\n {2}line 1, EmailAddress: the header has no columns EmailAddress, FirstName/m);
+  await waitFor('broken.csv in failed/', async () => (await fs.readdir(path.join(ws.inbox, 'failed'))).includes('broken.csv.report.json'), 45_000);
+  const broken = parseEml(await waitFor('the alert about broken.csv', () => smtp.messages()[1], 20_000));
+  t.is(broken.headers.subject?.replace(/^pbxsync on [^:]+: /, ''), 'broken.csv went to failed/, nothing applied');
+  t.regex(broken.text, /^Nothing could be read:\n {2}line 1, EmailAddress: the header has no columns EmailAddress, FirstName/m);
+  const health = (JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ name: string; health?: { ok: boolean; error?: string } }> }).sources.find((s) => s.name === 'inbox')?.health;
+  t.like(health, { ok: false, error: 'incomplete read' }, 'the source is failing');
+
+  // The full staff again: the source works, which is told.
+  await drop('all-again', staff(20), 'processed');
+  const works = parseEml(await waitFor('the alert that the source works again', () => smtp.messages()[2], 20_000));
+  t.is(works.headers.subject?.replace(/^pbxsync on [^:]+: /, ''), 'runs of source inbox work again');
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
-  t.is(smtp.messages().length, 3);
+  t.is(smtp.messages().length, 3, smtp.messages().join('\n---\n'));
   t.regex(daemon.logs(), /"message":"alert sent"/);
 });
