@@ -1,9 +1,51 @@
 /**
- * Retention of `<stateDir>/plans/` (`safety.keepPlansDays`). A held plan is saved with a copy of its input
- * files; a 100,000-user snapshot held every night for a changing reason is tens of MB a night, kept for ever.
+ * `<stateDir>/plans/`: a held plan is saved there with a copy of its input files, for `pbxsync apply` to let
+ * it through later; and its retention (`safety.keepPlansDays`): a 100,000-user snapshot held every night for a
+ * changing reason is tens of MB a night, kept for ever.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Engine } from './engine.js';
+import type { Plan } from '../reconcile/types.js';
+import { serializePlan } from '../reconcile/serialize.js';
+
+/** A saved plan file: the plan (secrets masked) plus what is needed to recompute it. */
+export interface SavedPlan {
+  version: 1;
+  request: { sources: string[]; full: boolean; inputs?: Record<string, string> };
+  plan: unknown;
+}
+
+/** `<stateDir>/plans`. */
+export function plansDir(engine: Engine): string {
+  return path.join(engine.config.stateDir, 'plans');
+}
+
+/** Writes a plan file under `<stateDir>/plans/` and returns its path. */
+export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request'], file?: string): Promise<string> {
+  const target = file ?? path.join(plansDir(engine), `${plan.runId}.json`);
+  await mkdir(path.dirname(target), { recursive: true });
+  const saved: SavedPlan = { version: 1, request, plan: JSON.parse(serializePlan(plan)) };
+  await writeFile(target, JSON.stringify(saved, null, 2) + '\n');
+  return target;
+}
+
+/**
+ * Copies the input files of a held run next to the saved plan: a dropped file moves on to failed/ and an
+ * admin may edit theirs, but approving the plan must apply exactly what was reviewed.
+ */
+export async function keepInputs(engine: Engine, runId: string, inputs?: Record<string, string>): Promise<Record<string, string> | undefined> {
+  if (!inputs) return undefined;
+  const kept: Record<string, string> = {};
+  const dir = plansDir(engine);
+  await mkdir(dir, { recursive: true });
+  for (const [source, file] of Object.entries(inputs)) {
+    const copy = path.join(dir, `${runId}.${source}${path.extname(file) || '.csv'}`);
+    await copyFile(file, copy);
+    kept[source] = copy;
+  }
+  return kept;
+}
 
 const DAY_MS = 86_400_000;
 

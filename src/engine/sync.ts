@@ -8,14 +8,13 @@ import type { PbxUser } from '../model/index.js';
 import { computeBasis, plan as buildPlan } from '../reconcile/plan.js';
 import { applyGuards } from '../reconcile/guards.js';
 import { apply, type ApplyReport } from '../reconcile/apply.js';
-import { serializePlan } from '../reconcile/serialize.js';
 import { acquireLock } from '../state/lock.js';
 import type { HeldPlan } from '../state/store.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { ConfigError, UsageError, describeError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
-import { prunePlans } from './plans.js';
+import { keepInputs, plansDir, prunePlans, savePlan } from './plans.js';
 import type { Logger } from '../log.js';
 
 /** Exit codes of DESIGN §3. */
@@ -55,13 +54,6 @@ export interface SyncOutcome {
   /** Path of the saved plan when held (for `pbxsync apply`). */
   heldPlanFile?: string;
   exitCode: number;
-}
-
-/** A saved plan file: the plan (secrets masked) plus what is needed to recompute it. */
-export interface SavedPlan {
-  version: 1;
-  request: { sources: string[]; full: boolean; inputs?: Record<string, string> };
-  plan: unknown;
 }
 
 /** Reads the actual state of the target. */
@@ -267,7 +259,7 @@ async function pruneOldPlans(engine: Engine, logger: Logger): Promise<void> {
   const keepPlansDays = engine.config.safety.keepPlansDays;
   try {
     const deleted = await prunePlans({
-      dir: path.join(engine.config.stateDir, 'plans'),
+      dir: plansDir(engine),
       heldRunIds: new Set(engine.state.heldPlans().map((p) => p.runId)),
       keepDays: keepPlansDays,
     });
@@ -300,23 +292,6 @@ export function newRunId(): string {
 }
 
 /**
- * Copies the input files of a held run next to the saved plan: a dropped file moves on to failed/ and an
- * admin may edit theirs, but approving the plan must apply exactly what was reviewed.
- */
-async function keepInputs(engine: Engine, runId: string, inputs?: Record<string, string>): Promise<Record<string, string> | undefined> {
-  if (!inputs) return undefined;
-  const kept: Record<string, string> = {};
-  const dir = path.join(engine.config.stateDir, 'plans');
-  await fs.mkdir(dir, { recursive: true });
-  for (const [source, file] of Object.entries(inputs)) {
-    const copy = path.join(dir, `${runId}.${source}${path.extname(file) || '.csv'}`);
-    await fs.copyFile(file, copy);
-    kept[source] = copy;
-  }
-  return kept;
-}
-
-/**
  * Stops holding the plans `which` selects (status, metrics and alerts no longer show them). Their files stay
  * in `<stateDir>/plans/`: an admin may still run `pbxsync apply` on one, which then explains that its basis
  * changed.
@@ -330,15 +305,6 @@ function forgetHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why
 
 function sameSources(a: readonly string[] | undefined, b: readonly string[]): boolean {
   return a !== undefined && a.length === b.length && a.every((s) => b.includes(s));
-}
-
-/** Writes a plan file under `<stateDir>/plans/` and returns its path. */
-export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request'], file?: string): Promise<string> {
-  const target = file ?? path.join(engine.config.stateDir, 'plans', `${plan.runId}.json`);
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const saved: SavedPlan = { version: 1, request, plan: JSON.parse(serializePlan(plan)) };
-  await fs.writeFile(target, JSON.stringify(saved, null, 2) + '\n');
-  return target;
 }
 
 async function recordRun(
