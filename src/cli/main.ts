@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { commands } from './commands.js';
-import { ConfigError, PbxsyncError, UsageError, describeError, formatProblem } from '../errors/index.js';
-import { EXIT, exitCodeOfError } from '../engine/sync.js';
+import { ConfigError, EXIT, PbxsyncError, UsageError, describeError, exitCodeOfError, formatProblem } from '../errors/index.js';
 
 /**
  * The single top-level error boundary: every command's error ends here and becomes an exit code

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { CsvSourceSettings, ServiceConfig, SourceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
-import { EXIT, newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
+import { newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
 import { collectStatus } from '../engine/status.js';
 import { createMetrics } from './metrics.js';
 import { startStatusServer } from './status.js';
@@ -14,7 +14,7 @@ import { createMailer } from '../mail/mailer.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
 import { pruneMovedFiles } from '../../connectors/csv/retention.js';
-import { describeError, isRetryable } from '../errors/index.js';
+import { EXIT, describeError, isRetryable } from '../errors/index.js';
 
 /** Builds the report written beside a processed or failed drop-folder file. */
 export function csvReportFor(file: string, source: string, startedAt: Date, outcome: SyncOutcome): CsvReport {

@@ -11,19 +11,11 @@ import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { acquireLock } from '../state/lock.js';
 import type { HeldPlan } from '../state/store.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
-import { ConfigError, UsageError, describeError } from '../errors/index.js';
+import { EXIT, UsageError, describeError, exitCodeOfError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
 import { keepInputs, plansDir, prunePlans, savePlan } from './plans.js';
 import type { Logger } from '../log.js';
-
-/** Exit codes of DESIGN §3. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
-
-/** The exit code an error ends a command with (DESIGN §3): 2 for usage and configuration, 1 for the rest. */
-export function exitCodeOfError(err: unknown): number {
-  return err instanceof ConfigError || err instanceof UsageError ? EXIT.usage : EXIT.failure;
-}
 
 /** What to reconcile. */
 export interface SyncRequest {

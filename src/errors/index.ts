@@ -107,3 +107,11 @@ export function describeError(err: unknown): string {
   }
   return parts.join(': ');
 }
+
+/** Exit codes of DESIGN §3. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, held: 3, partial: 4 } as const;
+
+/** The exit code an error ends a command with (DESIGN §3): 2 for usage and configuration, 1 for the rest. */
+export function exitCodeOfError(err: unknown): number {
+  return err instanceof ConfigError || err instanceof UsageError ? EXIT.usage : EXIT.failure;
+}

@@ -2,7 +2,8 @@ import test from 'ava';
 import { loadConfig } from '../../src/config/load.js';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { collectStatus } from '../../src/engine/status.js';
-import { runSync, EXIT } from '../../src/engine/sync.js';
+import { runSync } from '../../src/engine/sync.js';
+import { EXIT } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
 import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
