@@ -92,3 +92,24 @@ test('a snapshot far smaller than the last good read removes nobody and is held'
   t.regex(last(short.stdout).held, /3 identities.*20/);
   t.is(await enabledCount(ws), 20);
 });
+
+test('a snapshot with a header and no rows (an export that came out empty) removes nobody, even with the thresholds wide open', async (t) => {
+  const ws = await makeWorkspace({
+    mode: 'snapshot',
+    safety: `safety:
+  maxDeletes: 1000
+  maxDeletePercent: 100
+  maxDisables: 1000
+  maxDisablePercent: 100
+  minSourceRatio: 0.5
+  removal:
+    action: disable
+    graceDays: 30`,
+  });
+  t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
+  const empty = await ws.cli(['import', await ws.write('empty.csv', threeCxCsv([])), '--json']);
+  t.is(empty.code, 3, empty.stdout + empty.stderr);
+  t.regex(last(empty.stdout).held, /0 identities.*20/);
+  t.is(last(empty.stdout).summary.disable, 20, 'the plan shows what it would have done');
+  t.is(await enabledCount(ws), 20);
+});
