@@ -40,16 +40,35 @@ export function threeCxRow(user: PbxUser): Record<ThreeCxColumn, string> {
   return row;
 }
 
+/** Rows per chunk of {@link threeCxCsvChunks}. */
+const ROWS_PER_CHUNK = 500;
+
+const CSV_OPTIONS = { record_delimiter: '\r\n' } as const;
+
 /**
- * The users as a 3CX import CSV: the full 3CX header in the 3CX order, one row per user in the given order,
- * CRLF line ends (what Excel and the 3CX importer expect), no BOM. Cells with commas, quotes or line breaks
- * are quoted per RFC 4180. Options keyed by names that are not 3CX columns are not written; `vmPin` never is.
+ * The users as a 3CX import CSV, in chunks of text (the header, then a few hundred rows each) so that an export
+ * of a large PBX never holds all of it: the full 3CX header in the 3CX order, one row per user in the given
+ * order, CRLF line ends (what Excel and the 3CX importer expect), no BOM. Cells with commas, quotes or line
+ * breaks are quoted per RFC 4180. Options keyed by names that are not 3CX columns are not written; `vmPin`
+ * never is.
  */
-export async function formatThreeCxCsv(users: AsyncIterable<PbxUser> | Iterable<PbxUser>): Promise<string> {
-  const rows: string[][] = [[...THREECX_COLUMNS]];
+export async function* threeCxCsvChunks(users: AsyncIterable<PbxUser> | Iterable<PbxUser>): AsyncGenerator<string> {
+  yield stringify([[...THREECX_COLUMNS]], CSV_OPTIONS);
+  let rows: string[][] = [];
   for await (const user of users) {
     const row = threeCxRow(user);
     rows.push(THREECX_COLUMNS.map((c) => row[c]));
+    if (rows.length === ROWS_PER_CHUNK) {
+      yield stringify(rows, CSV_OPTIONS);
+      rows = [];
+    }
   }
-  return stringify(rows, { record_delimiter: '\r\n' });
+  if (rows.length > 0) yield stringify(rows, CSV_OPTIONS);
+}
+
+/** {@link threeCxCsvChunks} as one string. */
+export async function formatThreeCxCsv(users: AsyncIterable<PbxUser> | Iterable<PbxUser>): Promise<string> {
+  let text = '';
+  for await (const chunk of threeCxCsvChunks(users)) text += chunk;
+  return text;
 }

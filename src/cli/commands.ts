@@ -1,4 +1,6 @@
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, validateConfig } from '../config/load.js';
@@ -182,10 +184,28 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .option('-o, --out <file>', 'write to a file instead of stdout')
     .action(async (o: { format: string; out?: string }) => {
       if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
+      const format = o.format;
       await withEngine(program, async (engine) => {
-        const text = await exportUsers(engine, o.format as 'csv' | 'json');
-        if (o.out) await fs.writeFile(path.resolve(o.out), text);
-        else process.stdout.write(text);
+        if (!o.out) {
+          // Piped into a reader that stops early (`| head`): as with any Unix tool, that is the end, not an error.
+          return exportUsers(engine, format, process.stdout).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EPIPE') throw err;
+          });
+        }
+        // Written aside and renamed in: a reader of the file never sees half an export.
+        const file = path.resolve(o.out);
+        const temp = `${file}.${process.pid}.tmp`;
+        const stream = createWriteStream(temp);
+        try {
+          await exportUsers(engine, format, stream);
+          stream.end();
+          await finished(stream);
+          await fs.rename(temp, file);
+        } catch (err) {
+          stream.destroy();
+          await fs.rm(temp, { force: true });
+          throw err;
+        }
       });
     });
 
