@@ -6,6 +6,21 @@ function last(stdout: string): Record<string, any> {
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
+/** A snapshot source whose thresholds never hold: only the short-read guard (minSourceRatio 0.5) can. */
+function wideOpenSnapshotWorkspace(): ReturnType<typeof makeWorkspace> {
+  return makeWorkspace({
+    mode: 'snapshot',
+    safety: `safety:
+  maxDeletes: 1000
+  maxDeletePercent: 100
+  maxDisables: 1000
+  maxDisablePercent: 100
+  minSourceRatio: 0.5
+  removal:
+    action: disable
+    graceDays: 30`,
+  });
+}
 
 async function enabledCount(ws: Awaited<ReturnType<typeof makeWorkspace>>): Promise<number> {
   const out = await ws.cli(['export', '--format', 'json']);
@@ -74,18 +89,7 @@ test('--approve lets a held import through; a saved plan whose basis changed is 
 });
 
 test('a snapshot far smaller than the last good read removes nobody and is held', async (t) => {
-  const ws = await makeWorkspace({
-    mode: 'snapshot',
-    safety: `safety:
-  maxDeletes: 1000
-  maxDeletePercent: 100
-  maxDisables: 1000
-  maxDisablePercent: 100
-  minSourceRatio: 0.5
-  removal:
-    action: disable
-    graceDays: 30`,
-  });
+  const ws = await wideOpenSnapshotWorkspace();
   t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
   const short = await ws.cli(['import', await ws.write('short.csv', threeCxCsv(staff(3))), '--json']);
   t.is(short.code, 3);
@@ -94,18 +98,7 @@ test('a snapshot far smaller than the last good read removes nobody and is held'
 });
 
 test('a snapshot with a header and no rows (an export that came out empty) removes nobody, even with the thresholds wide open', async (t) => {
-  const ws = await makeWorkspace({
-    mode: 'snapshot',
-    safety: `safety:
-  maxDeletes: 1000
-  maxDeletePercent: 100
-  maxDisables: 1000
-  maxDisablePercent: 100
-  minSourceRatio: 0.5
-  removal:
-    action: disable
-    graceDays: 30`,
-  });
+  const ws = await wideOpenSnapshotWorkspace();
   t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
   const empty = await ws.cli(['import', await ws.write('empty.csv', threeCxCsv([])), '--json']);
   t.is(empty.code, 3, empty.stdout + empty.stderr);
