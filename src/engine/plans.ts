@@ -1,9 +1,9 @@
 /**
  * `<stateDir>/plans/`: a held plan is saved there with a copy of its input files, for `pbxsync apply` to let
- * it through later; and its retention (`safety.keepPlansDays`): a 100,000-user snapshot held every night for a
- * changing reason is tens of MB a night, kept for ever.
+ * it through later; and its retention (`safety.keepPlansDays`, counted from when a plan stops being held): a
+ * 100,000-user snapshot held every night for a changing reason is tens of MB a night, kept for ever.
  */
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Engine } from './engine.js';
 import type { Plan } from '../reconcile/types.js';
@@ -64,8 +64,8 @@ export interface PrunePlansOptions {
 
 /**
  * Deletes the plan files and input copies saved by runs whose plan is no longer held, once older than
- * `keepDays` (by mtime: written once, when saved). Files of other names (an admin's own notes) stay. Returns
- * the deleted paths.
+ * `keepDays` by their mtime: when they were saved, or when their plan stopped being held (see
+ * {@link releasePlanFiles}). Files of other names (an admin's own notes) stay. Returns the deleted paths.
  */
 export async function prunePlans(options: PrunePlansOptions): Promise<string[]> {
   const cutoff = (options.now ?? Date.now()) - options.keepDays * DAY_MS;
@@ -80,4 +80,17 @@ export async function prunePlans(options: PrunePlansOptions): Promise<string[]> 
     deleted.push(file);
   }
   return deleted.sort();
+}
+
+/**
+ * Stamps the files of plans that stop being held (approved, superseded, or their basis gone) with the time
+ * now, so that {@link prunePlans} counts `keepDays` from then: a plan held for six weeks and then approved
+ * stays that long after its approval, not a moment.
+ */
+export async function releasePlanFiles(dir: string, runIds: ReadonlySet<string>, now: Date = new Date()): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const runId = SAVED_BY_A_RUN.exec(name)?.[1];
+    // Best effort: a file that cannot be stamped is pruned by its saving time, as before.
+    if (runId && runIds.has(runId)) await utimes(path.join(dir, name), now, now).catch(() => undefined);
+  }
 }

@@ -14,7 +14,7 @@ import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { EXIT, UsageError, describeError, exitCodeOfError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
-import { keepInputs, plansDir, prunePlans, savePlan } from './plans.js';
+import { keepInputs, plansDir, prunePlans, releasePlanFiles, savePlan } from './plans.js';
 import type { Logger } from '../log.js';
 
 /** What to reconcile. */
@@ -186,8 +186,8 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
         const inputs = await keepInputs(engine, runId, request.inputs);
         heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
         // This plan is what those sources would do now: an older one held for them is out of date.
-        forgetHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
-        engine.state.setHeld({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames, basis: plan.basis });
+        await forgetHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
+        engine.state.addHeldPlan({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames, basis: plan.basis });
       }
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.held });
       logger.warn('plan held by a safety guard; nothing applied', { held: plan.held, plan: heldPlanFile });
@@ -210,12 +210,12 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       signal: request.signal,
       onProgress: (done, total) => request.onProgress?.('apply', done, total),
     });
-    if (request.approve) engine.state.clearHeld();
+    if (request.approve) await forgetHeldPlans(engine, () => true, `approved by run ${runId}`);
     else if (report.applied.length > 0) {
       // The PBX changed, so a plan held earlier for these sources can no longer be approved (its basis is
       // gone; `apply` of its file says so): stop showing it, and raising its alert, for ever. The next run
       // of those sources holds again if the reason still stands.
-      forgetHeldPlans(engine, (p) => p.sources === undefined || p.sources.every((s) => sourceNames.includes(s)), `superseded by run ${runId}, which changed the PBX`);
+      await forgetHeldPlans(engine, (p) => p.sources === undefined || p.sources.every((s) => sourceNames.includes(s)), `superseded by run ${runId}, which changed the PBX`);
     }
     engine.metrics?.heldPlans.set(engine.state.held() ? 1 : 0);
     for (const op of report.applied) engine.metrics?.operations.inc({ kind: op.kind, result: 'applied' });
@@ -285,14 +285,16 @@ export function newRunId(): string {
 
 /**
  * Stops holding the plans `which` selects (status, metrics and alerts no longer show them). Their files stay
- * in `<stateDir>/plans/`: an admin may still run `pbxsync apply` on one, which then explains that its basis
- * changed.
+ * in `<stateDir>/plans/` for `safety.keepPlansDays` from now (see releasePlanFiles): an admin may still run
+ * `pbxsync apply` on one, which then explains that its basis changed.
  */
-function forgetHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why: string): void {
-  for (const held of engine.state.heldPlans().filter(which)) {
+async function forgetHeldPlans(engine: Engine, which: (plan: HeldPlan) => boolean, why: string): Promise<void> {
+  const released = engine.state.heldPlans().filter(which);
+  for (const held of released) {
     engine.state.removeHeldPlan(held.runId);
     engine.logger.info('held plan no longer held', { runId: held.runId, reason: held.reason, why });
   }
+  if (released.length) await releasePlanFiles(plansDir(engine), new Set(released.map((p) => p.runId)));
 }
 
 function sameSources(a: readonly string[] | undefined, b: readonly string[]): boolean {

@@ -385,18 +385,6 @@ export class StateStore {
     return this.db.data.heldPlans.at(-1);
   }
 
-  /** Same as {@link addHeldPlan}. */
-  setHeld(plan: HeldPlan): void {
-    this.addHeldPlan(plan);
-  }
-
-  /** Forgets one held plan (by run id) or all of them (an approved apply supersedes them). */
-  clearHeld(runId?: string): void {
-    this.stateDirty = true;
-    if (runId === undefined) this.db.data.heldPlans = [];
-    else this.removeHeldPlan(runId);
-  }
-
   /** Health of every source; with a name, that source's latest outcome. */
   sourceHealth(): Record<string, SourceHealth>;
   sourceHealth(source: string): SourceCheck | undefined;

@@ -223,4 +223,32 @@ test('saved plans no longer held are deleted after safety.keepPlansDays by the n
   t.is((await sync('all-once-more.csv', staff(20))).exitCode, EXIT.ok);
   t.deepEqual(await planFiles(), [`${second.runId}.inbox.csv`, `${second.runId}.json`], `${first.runId} is no longer held`);
   t.is(engine.state.held()?.runId, second.runId);
+
+  // Held for 31 days, then its hold ends (a run changes the PBX): the 30 days count from now, not from its saving.
+  const grown = await sync('grown.csv', staff(21));
+  t.is(grown.report?.applied.length, 1);
+  t.is(engine.state.held(), undefined);
+  t.deepEqual(await planFiles(), [`${second.runId}.inbox.csv`, `${second.runId}.json`]);
+  await age(31);
+  t.is((await sync('grown-again.csv', staff(21))).exitCode, EXIT.ok);
+  t.deepEqual(await planFiles(), []);
+});
+
+test('a held plan approved long after it was saved stays keepPlansDays after its approval', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const sync = syncOfFile(engine, ws);
+  const plansDir = path.join(ws.stateDir, 'plans');
+  t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
+  const held = await sync('half.csv', staff(10));
+  t.is(held.exitCode, EXIT.held);
+  const saved = new Date(Date.now() - 40 * 86_400_000);
+  for (const name of await fs.readdir(plansDir)) await fs.utimes(path.join(plansDir, name), saved, saved);
+
+  const approved = await runSync(engine, { inputs: { inbox: path.join(plansDir, `${held.runId}.inbox.csv`) }, full: false, dryRun: false, approve: true });
+  t.is(approved.exitCode, EXIT.ok);
+  t.is(approved.report?.applied.length, 10);
+  t.deepEqual((await fs.readdir(plansDir)).sort(), [`${held.runId}.inbox.csv`, `${held.runId}.json`], 'kept: released just now');
+  t.is(engine.state.held(), undefined);
 });

@@ -67,9 +67,9 @@ test('state store: keeps the last 100 runs; held plans are replaced by run id an
   t.deepEqual(s.heldPlans().map((p) => p.reason), ['b']);
   s.removeHeldPlan('r1');
   t.deepEqual(s.heldPlans(), []);
-  s.setHeld({ file: 'f', reason: 'c', runId: 'r2', at: 'z' });
+  s.addHeldPlan({ file: 'f', reason: 'c', runId: 'r2', at: 'z' });
   t.is(s.held()?.reason, 'c');
-  s.clearHeld();
+  s.removeHeldPlan('r2');
   t.is(s.held(), undefined);
 });
 
