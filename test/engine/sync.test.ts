@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
@@ -35,6 +35,21 @@ function countWrites(engine: Engine): { total: () => number } {
 /** One sync of the rows as a file named `name` (the source's input, as the drop folder would pass it). */
 function syncOfFile(engine: Engine, ws: Workspace): (name: string, rows: CsvRow[]) => ReturnType<typeof runSync> {
   return async (name, rows) => runSync(engine, { inputs: { inbox: await ws.write(name, threeCxCsv(rows)) }, full: false, dryRun: false, approve: false });
+}
+
+/** A snapshot source's engine, a sync of rows as a file, and its `<stateDir>/plans/` folder (listed, aged). */
+async function heldPlansSetup(t: ExecutionContext) {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const plansDir = path.join(ws.stateDir, 'plans');
+  const planFiles = async () => (await fs.readdir(plansDir).catch(() => [] as string[])).sort();
+  /** Sets every plan file's mtime `days` back. */
+  const age = async (days: number) => {
+    const at = new Date(Date.now() - days * 86_400_000);
+    for (const name of await planFiles()) await fs.utimes(path.join(plansDir, name), at, at);
+  };
+  return { ws, engine, sync: syncOfFile(engine, ws), plansDir, planFiles, age };
 }
 
 async function users(engine: Engine): Promise<PbxUser[]> {
@@ -152,12 +167,7 @@ test('an edited mapping file applies from the next run of the same engine; a bro
 });
 
 test('held plans: the same plan held again is not saved again; a newer one replaces the older in status; a run that changes the PBX ends the hold', async (t) => {
-  const ws = await makeWorkspace({ mode: 'snapshot' });
-  const engine = await engineFor(ws.config);
-  t.teardown(() => engine.close());
-  const sync = syncOfFile(engine, ws);
-  const plansDir = path.join(ws.stateDir, 'plans');
-  const planFiles = async () => (await fs.readdir(plansDir).catch(() => [] as string[])).sort();
+  const { engine, sync, planFiles } = await heldPlansSetup(t);
   const held = () => engine.state.heldPlans().map((p) => [p.runId, p.sources]);
 
   t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
@@ -198,17 +208,8 @@ test('held plans: the same plan held again is not saved again; a newer one repla
 });
 
 test('saved plans no longer held are deleted after safety.keepPlansDays by the next run; the plan still held stays whatever its age', async (t) => {
-  const ws = await makeWorkspace({ mode: 'snapshot' });
-  const engine = await engineFor(ws.config);
-  t.teardown(() => engine.close());
+  const { engine, sync, planFiles, age } = await heldPlansSetup(t);
   t.is(engine.config.safety.keepPlansDays, 30, 'the default');
-  const sync = syncOfFile(engine, ws);
-  const plansDir = path.join(ws.stateDir, 'plans');
-  const planFiles = async () => (await fs.readdir(plansDir)).sort();
-  const age = async (days: number) => {
-    const at = new Date(Date.now() - days * 86_400_000);
-    for (const name of await planFiles()) await fs.utimes(path.join(plansDir, name), at, at);
-  };
 
   t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
   const first = await sync('half.csv', staff(10));
@@ -235,20 +236,15 @@ test('saved plans no longer held are deleted after safety.keepPlansDays by the n
 });
 
 test('a held plan approved long after it was saved stays keepPlansDays after its approval', async (t) => {
-  const ws = await makeWorkspace({ mode: 'snapshot' });
-  const engine = await engineFor(ws.config);
-  t.teardown(() => engine.close());
-  const sync = syncOfFile(engine, ws);
-  const plansDir = path.join(ws.stateDir, 'plans');
+  const { engine, sync, plansDir, planFiles, age } = await heldPlansSetup(t);
   t.is((await sync('all.csv', staff(20))).exitCode, EXIT.ok);
   const held = await sync('half.csv', staff(10));
   t.is(held.exitCode, EXIT.held);
-  const saved = new Date(Date.now() - 40 * 86_400_000);
-  for (const name of await fs.readdir(plansDir)) await fs.utimes(path.join(plansDir, name), saved, saved);
+  await age(40);
 
   const approved = await runSync(engine, { inputs: { inbox: path.join(plansDir, `${held.runId}.inbox.csv`) }, full: false, dryRun: false, approve: true });
   t.is(approved.exitCode, EXIT.ok);
   t.is(approved.report?.applied.length, 10);
-  t.deepEqual((await fs.readdir(plansDir)).sort(), [`${held.runId}.inbox.csv`, `${held.runId}.json`], 'kept: released just now');
+  t.deepEqual(await planFiles(), [`${held.runId}.inbox.csv`, `${held.runId}.json`], 'kept: released just now');
   t.is(engine.state.held(), undefined);
 });
