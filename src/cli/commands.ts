@@ -3,21 +3,17 @@ import fs from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, validateConfig } from '../config/load.js';
 import type { ServiceConfig } from '../config/types.js';
-import { createLogger, type Logger } from '../log.js';
-import { createEngine, type Engine } from '../engine/engine.js';
-import { computePlan, runSync, type SyncOutcome, type SyncRequest } from '../engine/sync.js';
-import { savePlan, type SavedPlan } from '../engine/plans.js';
-import { formatPlan, summaryJson } from '../reconcile/serialize.js';
+import type { Logger } from '../log.js';
+import type { Engine } from '../engine/engine.js';
+import type { SyncOutcome, SyncRequest } from '../engine/sync.js';
+import type { SavedPlan } from '../engine/plans.js';
+import type { StatusReport } from '../engine/status.js';
 import { EXIT, UsageError, formatProblem } from '../errors/index.js';
-import { createProgress } from './output.js';
-import { runDaemon } from '../daemon/run.js';
-import { exportUsers } from '../engine/export.js';
-import { explain } from '../engine/explain.js';
-import { collectStatus } from '../engine/status.js';
-import { validateMappingFile } from '../mapping/load.js';
-import { acquireLock } from '../state/lock.js';
+
+// Each command imports what it needs when it runs (`await import`): the daemon, the reconciler, the mapping
+// engine and their libraries are most of pbxsync's start-up time, and `--help`, `validate` or `status` need
+// few of them.
 
 interface GlobalOptions {
   config: string;
@@ -26,8 +22,10 @@ interface GlobalOptions {
 
 async function withEngine<T>(program: Command, fn: (engine: Engine, opts: GlobalOptions) => Promise<T>): Promise<T> {
   const opts = program.opts<GlobalOptions>();
+  const { loadConfig } = await import('../config/load.js');
+  const { createEngine } = await import('../engine/engine.js');
   const config = await loadConfig(path.resolve(opts.config));
-  const logger = makeLogger(config);
+  const logger = await makeLogger(config);
   const engine = await createEngine(config, { logger });
   try {
     return await fn(engine, opts);
@@ -36,13 +34,15 @@ async function withEngine<T>(program: Command, fn: (engine: Engine, opts: Global
   }
 }
 
-function makeLogger(config: ServiceConfig): Logger {
+async function makeLogger(config: ServiceConfig): Promise<Logger> {
+  const { createLogger } = await import('../log.js');
   return createLogger({ level: process.env.PBXSYNC_LOG_LEVEL ?? config.logging.level, file: config.logging.file });
 }
 
 const MAX_PRINTED_OPS = 200;
 
-function printOutcome(outcome: SyncOutcome, json: boolean | undefined): void {
+async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Promise<void> {
+  const { formatPlan, summaryJson } = await import('../reconcile/serialize.js');
   if (json) {
     process.stdout.write(JSON.stringify({ ...summaryJson(outcome.plan, outcome.report), heldPlan: outcome.heldPlanFile ?? null }) + '\n');
     return;
@@ -71,11 +71,13 @@ function printOutcome(outcome: SyncOutcome, json: boolean | undefined): void {
 
 /** Runs one reconciliation with a progress bar (terminal only), prints the outcome, returns its exit code. */
 async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<SyncRequest, 'onProgress'>): Promise<number> {
+  const { runSync } = await import('../engine/sync.js');
+  const { createProgress } = await import('./output.js');
   const progress = createProgress(!g.json);
   try {
     const outcome = await runSync(engine, { ...request, onProgress: progress.update });
     progress.stop();
-    printOutcome(outcome, g.json);
+    await printOutcome(outcome, g.json);
     return outcome.exitCode;
   } finally {
     progress.stop();
@@ -89,8 +91,10 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('run the daemon: schedules, drop-folder watch, status server; stops cleanly on SIGTERM/SIGINT')
     .action(async () => {
       const opts = program.opts<GlobalOptions>();
+      const { loadConfig } = await import('../config/load.js');
+      const { runDaemon } = await import('../daemon/run.js');
       const config = await loadConfig(path.resolve(opts.config));
-      setExit(await runDaemon(config, { logger: makeLogger(config) }));
+      setExit(await runDaemon(config, { logger: await makeLogger(config) }));
     });
 
   program
@@ -114,6 +118,8 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .option('-o, --out <file>', 'save the plan for `pbxsync apply`')
     .action(async (o: { source?: string[]; full?: boolean; out?: string }) => {
       await withEngine(program, async (engine, g) => {
+        const { computePlan } = await import('../engine/sync.js');
+        const { savePlan } = await import('../engine/plans.js');
         const target = await engine.openTarget({ readOnly: true });
         try {
           const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target, {
@@ -121,7 +127,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
           });
           let file: string | undefined;
           if (o.out) file = await savePlan(engine, plan, { sources: sourceNames, full: !!o.full }, path.resolve(o.out));
-          printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);
+          await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);
           setExit(plan.held ? EXIT.held : plan.issues.length || plan.summary.conflicts ? EXIT.partial : EXIT.ok);
         } finally {
           await target.close();
@@ -143,6 +149,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         }
         const basis = (saved.plan as { basis?: string } | undefined)?.basis;
         if (saved.version !== 1 || !basis) throw new UsageError(`${file} is not a pbxsync plan file`);
+        const { runSync } = await import('../engine/sync.js');
         const outcome = await runSync(engine, {
           sources: saved.request.sources,
           full: saved.request.full,
@@ -151,7 +158,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
           approve: true,
           expectBasis: basis,
         });
-        printOutcome(outcome, g.json);
+        await printOutcome(outcome, g.json);
         setExit(outcome.exitCode);
       });
     });
@@ -186,6 +193,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
       if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
       const format = o.format;
       await withEngine(program, async (engine) => {
+        const { exportUsers } = await import('../engine/export.js');
         if (!o.out) {
           // Piped into a reader that stops early (`| head`): as with any Unix tool, that is the end, not an error.
           return exportUsers(engine, format, process.stdout).catch((err: NodeJS.ErrnoException) => {
@@ -216,6 +224,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .option('-f, --file <csv>', 'CSV file to look the identity up in (default: the newest processed files)')
     .action(async (id: string, o: { file?: string }) => {
       await withEngine(program, async (engine, g) => {
+        const { explain } = await import('../engine/explain.js');
         const result = await explain(engine, id, { file: o.file ? path.resolve(o.file) : undefined });
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
@@ -229,6 +238,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .argument('<extension>', 'the extension of the user')
     .action(async (extension: string) => {
       await withEngine(program, async (engine, g) => {
+        const { acquireLock } = await import('../state/lock.js');
         const release = await acquireLock(engine.config.stateDir);
         const target = await engine.openTarget();
         try {
@@ -251,6 +261,8 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('check the configuration and mapping files; every problem with file, line and path')
     .action(async () => {
       const g = program.opts<GlobalOptions>();
+      const { validateConfig } = await import('../config/load.js');
+      const { validateMappingFile } = await import('../mapping/load.js');
       const { config, problems, warnings } = await validateConfig(path.resolve(g.config));
       const all = [...problems];
       if (config) {
@@ -273,6 +285,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('last runs, pending or held plans, source health, counts')
     .action(async () => {
       await withEngine(program, async (engine, g) => {
+        const { collectStatus } = await import('../engine/status.js');
         const status = await collectStatus(engine);
         if (g.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
         else process.stdout.write(formatStatus(status) + '\n');
@@ -280,7 +293,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     });
 }
 
-function formatStatus(status: Awaited<ReturnType<typeof collectStatus>>): string {
+function formatStatus(status: StatusReport): string {
   const lines: string[] = [];
   lines.push(`target: ${status.target.kind}, ${status.target.users} users (${status.managed} managed by pbxsync)`);
   if (status.target.welcomePending) {
