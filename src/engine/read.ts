@@ -44,6 +44,7 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
     outOfScope: [],
     issues: [],
     removal: mapping.removal,
+    rules: mapping.rules,
     identities: options.keepIdentities ? [] : undefined,
   };
   let ended = false;

@@ -1,8 +1,8 @@
-import { noItems, type Identity, type IdentityKey } from '../model/index.js';
+import { noItems, type Identity, type IdentityKey, type UserFields } from '../model/index.js';
 import type { CompileContext, Output } from './context.js';
 import { compileDepartment } from './department.js';
 import { compileExtension } from './extension.js';
-import { compileFields } from './fields.js';
+import { compileFields, fieldRulePaths } from './fields.js';
 import { compileRole } from './roles.js';
 import { compileScope } from './scope.js';
 import type { MappingSpec } from './spec.js';
@@ -37,12 +37,18 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
   const adopt = [...(spec.adopt ?? [])];
   const expressions = ctx.expressions;
   const deleted: Decision = { field: 'scope', value: false, rule: ctx.rule(['scope']), reason: 'deleted in the source' };
+  const rules: Partial<Record<keyof UserFields, string>> = {};
+  for (const [field, path] of fieldRulePaths(spec)) rules[field] = ctx.rule(path);
+  if (spec.department !== undefined) rules.department = ctx.rule(['department']);
+  if (spec.department?.extra !== undefined) rules.extraDepartments = ctx.rule(['department', 'extra']);
+  if (spec.role !== undefined) rules.role = ctx.rule(['role']);
 
   return {
     file: ctx.file,
     removal,
     deterministic: expressions.size === 0,
     sourceHash: defaults.sourceHash,
+    rules,
     map(identity: Identity, options?: { explain?: boolean }): MappingResult | Promise<MappingResult> {
       // Synchronous unless JSONata has to run: a promise and a turn of the event loop per identity were a
       // noticeable share of reading 100,000 rows.

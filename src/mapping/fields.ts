@@ -223,6 +223,22 @@ function optionsField(names: string[], ctx: CompileContext): Step {
   };
 }
 
+const NAME_FIELDS = ['firstName', 'lastName', 'displayName', 'email', 'mobile', 'outboundCallerId', 'language'] as const;
+const FLAG_FIELDS = ['require2fa', 'hideInPhonebook', 'recordCalls', 'enabled'] as const;
+
+/** Where each field the field sections set is written in the mapping (see Mapping.rules). */
+export function fieldRulePaths(spec: MappingSpec): Array<[keyof UserFields, DocPath]> {
+  const out: Array<[keyof UserFields, DocPath]> = [];
+  for (const name of NAME_FIELDS) if (spec.fields[name] !== undefined) out.push([name, ['fields', name]]);
+  if (spec.dids !== undefined) out.push(['dids', ['dids']]);
+  if (spec.voicemail?.enabled !== undefined) out.push(['vmEnabled', ['voicemail', 'enabled']]);
+  if (spec.voicemail?.pin !== undefined) out.push(['vmPin', ['voicemail', 'pin']]);
+  for (const name of FLAG_FIELDS) if (spec[name] !== undefined) out.push([name, [name]]);
+  if (spec.phones !== undefined) out.push(['phones', ['phones']]);
+  if (spec.options !== undefined) out.push(['options', ['options']]);
+  return out;
+}
+
 /**
  * Compiles every field section of a mapping into Steps, in a fixed order. Sections not in the mapping give
  * no Step: those fields stay absent from the desired user and are never changed in the PBX.
@@ -231,14 +247,14 @@ export function compileFields(spec: MappingSpec, ctx: CompileContext): Step[] {
   const region = spec.defaultRegion ?? 'US';
   const steps: Array<Step | undefined> = [];
   const fields: FieldsSpec = spec.fields;
-  for (const name of ['firstName', 'lastName', 'displayName', 'email', 'mobile', 'outboundCallerId', 'language'] as const) {
+  for (const name of NAME_FIELDS) {
     const f = fields[name];
     if (f !== undefined) steps.push(textField(name, f, ['fields', name], ctx, region));
   }
   if (spec.dids !== undefined) steps.push(didsField(spec.dids, ctx, region));
   if (spec.voicemail?.enabled !== undefined) steps.push(flagField('vmEnabled', spec.voicemail.enabled, ['voicemail', 'enabled'], ctx));
   if (spec.voicemail?.pin !== undefined) steps.push(textField('vmPin', spec.voicemail.pin, ['voicemail', 'pin'], ctx, region));
-  for (const name of ['require2fa', 'hideInPhonebook', 'recordCalls', 'enabled'] as const) {
+  for (const name of FLAG_FIELDS) {
     const f = spec[name];
     if (f !== undefined) steps.push(flagField(name, f, [name], ctx));
   }

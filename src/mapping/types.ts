@@ -73,6 +73,12 @@ export interface Mapping {
   /** SHA-256 of the mapping text this was compiled from (what a run really used, even if the file changed since). */
   readonly sourceHash: string;
   /**
+   * The rule (`<file>#<yaml path>`) of each field this mapping sets: what a planned change of that field
+   * follows (DESIGN §6.7; the plan lists them per source). `pbxsync explain` names the exact rule for one
+   * identity (which role rule matched, which table row).
+   */
+  readonly rules: Readonly<Partial<Record<keyof UserFields, string>>>;
+  /**
    * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
    * of 100,000 records does not need them, `pbxsync explain` does. Default true. The result comes back
    * directly when no JSONata expression has to run, else as a promise.

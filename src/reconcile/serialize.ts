@@ -69,6 +69,8 @@ export interface SummaryJson {
   summary: PlanSummary;
   held: string | null;
   operations: Operation[];
+  /** Per source: the mapping rule of each field its mapping sets, which a change of that field in `operations` follows. */
+  rules: Record<string, Partial<Record<UserFieldName, string>>>;
   /** Present after apply: operations that failed, each with its error. */
   failed?: Array<{ id: string; error: string }>;
   interrupted?: boolean;
@@ -85,6 +87,7 @@ export function summaryJson(plan: Plan, applied?: ApplyReport): SummaryJson {
     summary: applied ? applied.summary : plan.summary,
     held: plan.held,
     operations: plan.operations.map(maskOperation),
+    rules: Object.fromEntries(plan.sources.flatMap((s) => (s.rules ? [[s.source, s.rules]] : []))),
     issues: plan.issues,
   };
   if (applied) {
@@ -137,8 +140,10 @@ export function formatPlan(plan: Plan): string {
     const name = op.name ?? userName(op.after) ?? userName(op.before) ?? (op.key ? `${op.key.source}/${op.key.anchor}` : '');
     lines.push(`${SYMBOLS[op.kind]} ${op.kind} ${op.extension || '-'} ${name} (${op.reason})`.replace(/ {2,}/g, ' '));
     if (op.kind === 'update' || op.kind === 'adopt' || op.kind === 'enable') {
+      const rules = op.key && plan.sources.find((s) => s.source === op.key!.source)?.rules;
       for (const f of op.fields ?? []) {
-        lines.push(`    ${f}: ${show(f, op.before?.[f])} → ${show(f, op.after?.[f])}`);
+        const rule = rules?.[f];
+        lines.push(`    ${f}: ${show(f, op.before?.[f])} → ${show(f, op.after?.[f])}${rule ? `   [${rule}]` : ''}`);
       }
     }
   }

@@ -62,6 +62,8 @@ export interface SourceReadResult {
   issues: RecordIssue[];
   /** Removal policy of the source's mapping. */
   removal: RemovalPolicy;
+  /** The mapping rule of each field the source's mapping sets (Mapping.rules): what a change of that field follows. */
+  rules?: Readonly<Partial<Record<UserFieldName, string>>>;
 }
 
 /** What the state remembers about a binding. */

@@ -8,6 +8,7 @@ interface Summary {
   summary: Record<string, number>;
   held: string | null;
   operations: Array<{ kind: string; extension: string; fields?: string[]; before?: Record<string, unknown>; after?: Record<string, unknown> }>;
+  rules: Record<string, Record<string, string>>;
 }
 
 function json(stdout: string): Summary {
@@ -53,6 +54,11 @@ test('seed "update user information": 200 Amanda Camden becomes Noelle Melton โ
   t.deepEqual([...(update.fields ?? [])].sort(), ['email', 'firstName', 'lastName']);
   t.is(update.before?.firstName, 'Amanda');
   t.is(update.after?.firstName, 'Noelle');
+  // Which source record and which mapping rule each change follows (DESIGN ยง6.7).
+  t.deepEqual(
+    Object.fromEntries((update.fields ?? []).map((f) => [f, s2.rules.inbox?.[f]])),
+    { firstName: `${ROOT}/mappings/3cx-csv.yml#fields.firstName`, lastName: `${ROOT}/mappings/3cx-csv.yml#fields.lastName`, email: `${ROOT}/mappings/3cx-csv.yml#fields.email` },
+  );
 
   const after = (await exported(ws)).find((u) => u.extension === '200')!;
   t.is(after.firstName, 'Noelle');

@@ -146,3 +146,28 @@ test('3cx-csv: no JSONata (every value is a plain `from`), so the mapping is det
   for (const r of rows) if ((await mapping.map(r)).kind === 'user') users++;
   t.is(users, rows.length);
 });
+
+test('3cx-csv: the rule of every field it sets, which the plan names for a change of that field', (t) => {
+  const at = (p: string) => `mappings/3cx-csv.yml#${p}`;
+  t.deepEqual(mapping.rules, {
+    firstName: at('fields.firstName'),
+    lastName: at('fields.lastName'),
+    email: at('fields.email'),
+    mobile: at('fields.mobile'),
+    outboundCallerId: at('fields.outboundCallerId'),
+    language: at('fields.language'),
+    dids: at('dids'),
+    vmEnabled: at('voicemail.enabled'),
+    vmPin: at('voicemail.pin'),
+    hideInPhonebook: at('hideInPhonebook'),
+    recordCalls: at('recordCalls'),
+    enabled: at('enabled'),
+    phones: at('phones'),
+    options: at('options'),
+    department: at('department'),
+    role: at('role'),
+  });
+  // Every field a mapped user of this file carries has its rule.
+  const user = userOf(mapping.map(row(SAMPLE, { EmailAddress: 'a@example.com' })) as Awaited<ReturnType<Mapping['map']>>);
+  for (const field of Object.keys(user.fields)) t.truthy((mapping.rules as Record<string, string>)[field], field);
+});

@@ -67,3 +67,17 @@ test('formatPlan prints Terraform-like lines, secrets masked', (t) => {
   t.regex(text, /^! conflict 300 Cy \(extension 300 is held by user Amanda Camden managed for inbox\/gone/m);
   t.false(text.includes(PIN));
 });
+
+test('the mapping rule of each changed field: after the field line in formatPlan, per source in summaryJson (DESIGN §6.7)', (t) => {
+  const rules = { firstName: 'mappings/hr.yml#fields.firstName', vmPin: 'mappings/hr.yml#voicemail.pin' };
+  const p = planOf({
+    users: [pbxUser({ vmPin: '8264' })],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ rules, desired: [desired({ anchor: 'a1', extension: fixed('200'), fields: { firstName: 'Noelle', vmPin: '5555' } })] })],
+  });
+  const text = formatPlan(p);
+  t.regex(text, /^ {4}firstName: Amanda → Noelle {3}\[mappings\/hr\.yml#fields\.firstName\]$/m);
+  t.regex(text, /^ {4}vmPin: \[secret\] → \[secret\] {3}\[mappings\/hr\.yml#voicemail\.pin\]$/m);
+  t.deepEqual(summaryJson(p).rules, { inbox: rules });
+  t.deepEqual(summaryJson(samplePlan()).rules, {}, 'a source read without a mapping names no rules');
+});
