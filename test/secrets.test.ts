@@ -57,6 +57,9 @@ test('no secret value appears in any log line, plan, report, export or status ou
   t.regex(dry.stdout, /vmPin/, 'the PIN change is planned (and masked)');
   const held = await ws.cli(['import', changed, '--json'], { env });
   const heldPlan = JSON.parse(held.stdout.trim().split('\n').pop()!).heldPlan as string | null;
+  // Approved: the PIN change is applied, and the audit log records it.
+  const approved = await ws.cli(['import', changed, '--approve', '--json'], { env });
+  t.is(approved.code, 0, approved.stderr);
   const statusCli = await ws.cli(['status', '--json'], { env });
   const exportJson = await ws.cli(['export', '--format', 'json'], { env });
   const exportCsv = await ws.cli(['export', '--format', 'csv'], { env });
@@ -80,7 +83,10 @@ test('no secret value appears in any log line, plan, report, export or status ou
     exportCsv: exportCsv.stdout,
     state: await fs.readFile(path.join(ws.stateDir, 'state.json'), 'utf8'),
     journal: await fs.readFile(path.join(ws.stateDir, 'journal.jsonl'), 'utf8').catch(() => ''),
+    approved: approved.stdout + approved.stderr,
+    audit: (await Promise.all((await fs.readdir(path.join(ws.stateDir, 'audit'))).map((f) => fs.readFile(path.join(ws.stateDir, 'audit', f), 'utf8')))).join(''),
   };
+  t.regex(outputs.audit, /"op":"update","extension":"1001".*"fields":\["vmPin"\],"before":\{"vmPin":"\[secret\]"\}/, 'the PIN change is audited, masked');
   t.truthy(outputs.heldPlan, 'the snapshot with one row was held and its plan saved');
   for (const [name, text] of Object.entries(outputs)) {
     for (const s of [...secrets, pins[2]]) {

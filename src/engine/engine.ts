@@ -10,6 +10,7 @@ import { EmbeddedTarget } from '../targets/embedded/target.js';
 import { storeRevision } from '../targets/embedded/store.js';
 import { StateStore } from '../state/store.js';
 import { Journal } from '../reconcile/journal.js';
+import { AuditLog } from '../reconcile/audit.js';
 import { UsageError } from '../errors/index.js';
 import type { Metrics } from '../daemon/metrics.js';
 
@@ -22,6 +23,8 @@ export interface Engine {
   readonly logger: Logger;
   readonly state: StateStore;
   readonly journal: Journal;
+  /** `<stateDir>/audit/`: every change made, with its source record and mapping rule. */
+  readonly audit: AuditLog;
   readonly metrics?: Metrics;
   /** The configured sources by name. */
   readonly sources: Map<string, Source>;
@@ -62,6 +65,7 @@ export async function createEngine(config: ServiceConfig, options: EngineOptions
     metrics: options.metrics,
     state,
     journal,
+    audit: new AuditLog(path.join(config.stateDir, 'audit')),
     sources,
     async mapping(sourceName) {
       const file = mappings.get(sourceName);

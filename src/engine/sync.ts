@@ -203,6 +203,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       target,
       state: engine.state,
       journal: engine.journal,
+      audit: engine.audit,
       logger,
       concurrency: engine.config.apply.concurrency,
       retries: engine.config.apply.retries,

@@ -8,6 +8,7 @@ import { sameField } from './fields.js';
 import type { Journal } from './journal.js';
 import { summarise } from './plan.js';
 import { MASK } from './serialize.js';
+import { auditEntry, type AuditEntry, type AuditLog } from './audit.js';
 import type { Operation, OperationKind, Plan, PlanSummary } from './types.js';
 
 /** Options of {@link apply}. */
@@ -33,6 +34,8 @@ export interface ApplyOptions {
   retryMaxMs?: number;
   /** Clock for binding timestamps (default: the system clock). */
   now?: () => Date;
+  /** Where each checkpoint's applied and failed operations are recorded, once durable (DESIGN §6.7). */
+  audit?: AuditLog;
 }
 
 /** What apply did. */
@@ -490,8 +493,23 @@ class Applier {
       for (const { op } of done) journal.done(this.plan.runId, op);
       for (const f of failed) journal.failed(this.plan.runId, f.op, f.error, f.retryable);
       await journal.flushCompletions();
+      await this.audit(at, done, failed);
     } catch (err) {
       this.checkpointError ??= new PbxsyncError(`checkpoint of run ${this.plan.runId} failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /** Records a checkpoint's outcomes in the audit log; a log that cannot be written is warned about, not fatal. */
+  private async audit(at: string, done: Outcome[], failed: Array<{ op: Operation; error: string }>): Promise<void> {
+    const { audit, logger } = this.options;
+    if (!audit) return;
+    try {
+      const entries: AuditEntry[] = [];
+      for (const { op, created } of done) entries.push(auditEntry(this.plan, op, { at, userId: created?.id }));
+      for (const f of failed) entries.push(auditEntry(this.plan, f.op, { at, error: f.error }));
+      await audit.append(entries);
+    } catch (err) {
+      logger.warn('could not write the audit log', { runId: this.plan.runId, dir: audit.dir, error: describeError(err) });
     }
   }
 }
