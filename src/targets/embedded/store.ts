@@ -7,7 +7,8 @@ import { lockResource } from '../../util/lock.js';
 import { ConflictError, LockedError, TerminalError, describeError } from '../../errors/index.js';
 import type { Logger } from '../../log.js';
 import type { UserFields } from '../../model/index.js';
-import { BufferedFileWriter, JsonDocumentFile, WRITE_BUFFER_BYTES, forEachLine } from './document.js';
+import { JsonDocumentFile, forEachLine } from './document.js';
+import { BufferedFileWriter, WRITE_BUFFER_BYTES } from '../../util/buffered-writer.js';
 import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCredentials } from './rules.js';
 
 /**
