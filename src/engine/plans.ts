@@ -52,6 +52,16 @@ const DAY_MS = 86_400_000;
 /** `<runId>.json` and `<runId>.<source>.<ext>`: what the engine writes there (see newRunId). */
 const SAVED_BY_A_RUN = /^(\d{8}T\d{6}Z-[0-9a-f]{6})\./;
 
+/** The files in `dir` saved by runs, with their run ids (other files, e.g. an admin's notes, are not). */
+async function savedByRuns(dir: string): Promise<Array<{ file: string; runId: string }>> {
+  const out: Array<{ file: string; runId: string }> = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const runId = SAVED_BY_A_RUN.exec(name)?.[1];
+    if (runId) out.push({ file: path.join(dir, name), runId });
+  }
+  return out;
+}
+
 /** Options of {@link prunePlans}. */
 export interface PrunePlansOptions {
   /** `<stateDir>/plans`. */
@@ -70,10 +80,8 @@ export interface PrunePlansOptions {
 export async function prunePlans(options: PrunePlansOptions): Promise<string[]> {
   const cutoff = (options.now ?? Date.now()) - options.keepDays * DAY_MS;
   const deleted: string[] = [];
-  for (const name of await readdir(options.dir).catch(() => [] as string[])) {
-    const runId = SAVED_BY_A_RUN.exec(name)?.[1];
-    if (!runId || options.heldRunIds.has(runId)) continue;
-    const file = path.join(options.dir, name);
+  for (const { file, runId } of await savedByRuns(options.dir)) {
+    if (options.heldRunIds.has(runId)) continue;
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile() || st.mtimeMs >= cutoff) continue;
     await rm(file, { force: true });
@@ -88,9 +96,8 @@ export async function prunePlans(options: PrunePlansOptions): Promise<string[]> 
  * stays that long after its approval, not a moment.
  */
 export async function releasePlanFiles(dir: string, runIds: ReadonlySet<string>, now: Date = new Date()): Promise<void> {
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const runId = SAVED_BY_A_RUN.exec(name)?.[1];
+  for (const { file, runId } of await savedByRuns(dir)) {
     // Best effort: a file that cannot be stamped is pruned by its saving time, as before.
-    if (runId && runIds.has(runId)) await utimes(path.join(dir, name), now, now).catch(() => undefined);
+    if (runIds.has(runId)) await utimes(file, now, now).catch(() => undefined);
   }
 }

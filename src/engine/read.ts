@@ -45,6 +45,7 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
     issues: [],
     removal: mapping.removal,
     rules: mapping.rules,
+    mappingFile: mapping.ruleFile,
     identities: options.keepIdentities ? [] : undefined,
   };
   let ended = false;

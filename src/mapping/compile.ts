@@ -49,6 +49,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
     deterministic: expressions.size === 0,
     sourceHash: defaults.sourceHash,
     rules,
+    ruleFile: ctx.ruleFile,
     map(identity: Identity, options?: { explain?: boolean }): MappingResult | Promise<MappingResult> {
       // Synchronous unless JSONata has to run: a promise and a turn of the event loop per identity were a
       // noticeable share of reading 100,000 rows.

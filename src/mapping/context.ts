@@ -12,6 +12,8 @@ export interface CompileContext {
   readonly file: string;
   readonly numbering: NumberingPolicy;
   readonly expressions: ExpressionSet;
+  /** The mapping file as rules name it (the `<file>` of {@link rule}). */
+  readonly ruleFile: string;
   /** `<file>#<yaml path>`, the Decision.rule of a rule at `path`. */
   rule(path: DocPath): string;
   /** Reports a problem at `path` (its line is looked up in the YAML document). */
@@ -38,6 +40,7 @@ export function createContext(options: {
     file: options.file,
     numbering: options.numbering,
     expressions,
+    ruleFile: options.ruleFile,
     rule: (path) => `${options.ruleFile}#${formatPath(path)}`,
     problem: (path, message) => push(path, message, options.locate(path)),
     problemAt: (path, offset, message) =>

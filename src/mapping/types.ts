@@ -78,6 +78,8 @@ export interface Mapping {
    * identity (which role rule matched, which table row).
    */
   readonly rules: Readonly<Partial<Record<keyof UserFields, string>>>;
+  /** The mapping file as its rules name it (`<file>` of `<file>#<yaml path>`). */
+  readonly ruleFile: string;
   /**
    * Maps one identity. `explain: false` skips recording the decisions (`reasons` comes back empty): a sync
    * of 100,000 records does not need them, `pbxsync explain` does. Default true. The result comes back

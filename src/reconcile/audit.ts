@@ -44,11 +44,10 @@ export interface AuditEntry {
  */
 export function auditEntry(plan: Plan, op: Operation, outcome: { at: string; userId?: string; error?: string }): AuditEntry {
   const origin = op.origin;
-  const sourceRules = op.key && plan.sources.find((s) => s.source === op.key!.source)?.rules;
+  const source = op.key && plan.sources.find((s) => s.source === op.key!.source);
+  const sourceRules = source?.rules;
   const changes = op.kind !== 'create' && op.fields?.length ? op.fields : undefined;
   const masked = changes && maskOperation(op);
-  // Not every rule on every create's line (~0.8 KB a user): the file, whose rule for each field the plan lists.
-  const mapping = op.kind === 'create' && sourceRules ? mappingFile(sourceRules) : undefined;
   return {
     at: outcome.at,
     runId: plan.runId,
@@ -64,20 +63,10 @@ export function auditEntry(plan: Plan, op: Operation, outcome: { at: string; use
     before: masked?.before,
     after: masked?.after,
     rules: changes && sourceRules ? pickRules(sourceRules, changes) : undefined,
-    mapping,
+    // Not every rule on every create's line (~0.8 KB a user): the file, whose rule for each field the plan lists.
+    mapping: op.kind === 'create' ? source?.mappingFile : undefined,
     error: outcome.error,
   };
-}
-
-const mappingFiles = new WeakMap<object, string | undefined>();
-
-/** The mapping file of a source's rules (`<file>#<path>` each), worked out once per plan. */
-function mappingFile(rules: Readonly<Partial<Record<UserFieldName, string>>>): string | undefined {
-  if (!mappingFiles.has(rules)) {
-    const anyRule = Object.values(rules)[0];
-    mappingFiles.set(rules, anyRule?.slice(0, anyRule.lastIndexOf('#')));
-  }
-  return mappingFiles.get(rules);
 }
 
 function pickRules(rules: Readonly<Partial<Record<UserFieldName, string>>>, fields: UserFieldName[]): Partial<Record<UserFieldName, string>> | undefined {

@@ -64,6 +64,8 @@ export interface SourceReadResult {
   removal: RemovalPolicy;
   /** The mapping rule of each field the source's mapping sets (Mapping.rules): what a change of that field follows. */
   rules?: Readonly<Partial<Record<UserFieldName, string>>>;
+  /** The source's mapping file, as its rules name it. */
+  mappingFile?: string;
 }
 
 /** What the state remembers about a binding. */

@@ -15,7 +15,7 @@ import { NOW, NUMBERING, SAFETY, binding, desired, fixed, pbxUser, read } from '
 
 const AT = '2026-12-05T08:00:00.000Z';
 const RULES = { firstName: 'mappings/hr.yml#fields.firstName', vmPin: 'mappings/hr.yml#voicemail.pin', email: 'mappings/hr.yml#fields.email' };
-const PLAN = { runId: 'r1', sources: [{ source: 'hr', rules: RULES }] } as unknown as Plan;
+const PLAN = { runId: 'r1', sources: [{ source: 'hr', rules: RULES, mappingFile: 'mappings/hr.yml' }] } as unknown as Plan;
 const key = { source: 'hr', anchor: 'e42' };
 const origin = { file: '/srv/inbox/staff.csv', line: 7 };
 
@@ -86,6 +86,7 @@ async function applied(t: ExecutionContext, audit: AuditLog) {
     sources: [
       read({
         rules: RULES,
+        mappingFile: 'mappings/hr.yml',
         desired: [
           desired({ anchor: 'e1', fields: { firstName: 'Changed' } }),
           desired({ anchor: 'e2', extension: fixed('101'), fields: { firstName: 'New', email: 'new@example.com' } }),
