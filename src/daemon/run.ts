@@ -115,7 +115,11 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
   /** Tells the admins what the run of `source` changed (a held plan, a source failing or working again). */
-  const alertAfter = async (source: string): Promise<void> => alerter?.update(alertSnapshot(engine.state, [source]));
+  /** Tells what a run of `source` changed; after a dropped file that went to failed/, with that file's alert. */
+  const alertAfter = async (source: string, failed?: { report: CsvReport; folder: string }): Promise<void> => {
+    const snapshot = alertSnapshot(engine.state, [source]);
+    await (failed ? alerter?.fileFailed(failed.report, failed.folder, snapshot) : alerter?.update(snapshot));
+  };
   /** A scheduled run of `source`: never two of one source at once, then its alerts. */
   const scheduled = (source: string, full: boolean) => async (signal: AbortSignal) => {
     await scheduler.runExclusive(source, async (inner) => {
@@ -144,8 +148,7 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
                 outcome = await processDroppedFile(engine, source, file, signal);
                 return outcome;
               } finally {
-                if (outcome?.status === 'failed') await alerter?.fileFailed(outcome.report, settings.failed, alertSnapshot(engine.state, [source.name]));
-                else await alertAfter(source.name);
+                await alertAfter(source.name, outcome?.status === 'failed' ? { report: outcome.report, folder: settings.failed } : undefined);
               }
             });
           } catch (err) {
