@@ -6,6 +6,8 @@
 import { copyFile, mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Engine } from './engine.js';
+import { describeError } from '../errors/index.js';
+import type { Logger } from '../log.js';
 import type { Plan } from '../reconcile/types.js';
 import { serializePlan } from '../reconcile/serialize.js';
 
@@ -99,5 +101,20 @@ export async function releasePlanFiles(dir: string, runIds: ReadonlySet<string>,
   for (const { file, runId } of await savedByRuns(dir)) {
     // Best effort: a file that cannot be stamped is pruned by its saving time, as before.
     if (runIds.has(runId)) await utimes(file, now, now).catch(() => undefined);
+  }
+}
+
+/** Applies `safety.keepPlansDays` to `<stateDir>/plans/`; a failure is logged, never fails the run. */
+export async function pruneOldPlans(engine: Engine, logger: Logger): Promise<void> {
+  const keepPlansDays = engine.config.safety.keepPlansDays;
+  try {
+    const deleted = await prunePlans({
+      dir: plansDir(engine),
+      heldRunIds: new Set(engine.state.heldPlans().map((p) => p.runId)),
+      keepDays: keepPlansDays,
+    });
+    if (deleted.length) logger.info('old saved plans deleted', { keepPlansDays, files: deleted.map((f) => path.basename(f)) });
+  } catch (err) {
+    logger.warn('could not delete old saved plans', { error: describeError(err) });
   }
 }

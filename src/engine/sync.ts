@@ -14,8 +14,7 @@ import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { EXIT, UsageError, describeError, exitCodeOfError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
-import { keepInputs, plansDir, prunePlans, releasePlanFiles, savePlan } from './plans.js';
-import type { Logger } from '../log.js';
+import { keepInputs, plansDir, pruneOldPlans, releasePlanFiles, savePlan } from './plans.js';
 
 /** What to reconcile. */
 export interface SyncRequest {
@@ -244,21 +243,6 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     // Under the lock: another process may be saving a plan it is about to hold.
     if (release) await pruneOldPlans(engine, logger);
     await release?.();
-  }
-}
-
-/** Applies `safety.keepPlansDays` to `<stateDir>/plans/`; a failure is logged, never fails the run. */
-async function pruneOldPlans(engine: Engine, logger: Logger): Promise<void> {
-  const keepPlansDays = engine.config.safety.keepPlansDays;
-  try {
-    const deleted = await prunePlans({
-      dir: plansDir(engine),
-      heldRunIds: new Set(engine.state.heldPlans().map((p) => p.runId)),
-      keepDays: keepPlansDays,
-    });
-    if (deleted.length) logger.info('old saved plans deleted', { keepPlansDays, files: deleted.map((f) => path.basename(f)) });
-  } catch (err) {
-    logger.warn('could not delete old saved plans', { error: describeError(err) });
   }
 }
 
