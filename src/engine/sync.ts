@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Engine } from './engine.js';
 import { readSource, type MappedRead } from './read.js';
 import type { ActualState, Plan, PlanState } from '../reconcile/types.js';
