@@ -76,7 +76,6 @@ test('the shipped service.yml normalises to absolute paths and its own values', 
 
 test('every default of a minimal file', async (t) => {
   const file = await serviceFile(MINIMAL_SOURCE);
-  const dir = path.dirname(file);
   const config = await loadConfig(file, { env: {} });
   t.deepEqual(JSON.parse(JSON.stringify(config)), defaultedConfig({ file, source: 'hr', mapping: 'test.yml', from: 'pbxsync@localhost' }));
 });
