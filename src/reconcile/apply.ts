@@ -482,7 +482,7 @@ class Applier {
           state.putBinding({ key: op.key, userId: op.userId, extension: op.extension, boundAt: at });
         } else if (op.kind === 'delete') {
           state.removeBinding(op.key);
-        } else if (op.kind === 'disable') {
+        } else if (op.kind === 'disable' && !op.mapped) {
           // A re-disable keeps the first date: the grace period counts from when pbxsync first disabled it.
           if (!state.binding(op.key)?.disabledAt) state.setDisabledAt(op.key, at);
         } else if (op.kind === 'enable') {

@@ -103,8 +103,8 @@ export function computeBasis(sources: SourceReadResult[], actual: ActualState, b
 }
 
 /**
- * The fields a desired user manages, normalised. `enabled` is left out because enablement is pbxsync's
- * lifecycle (enable/disable ops driven by the removal policy), not a mapped value; a null `vmPin` means
+ * The fields a desired user manages, normalised. `enabled` is left out of the diff because it is planned as
+ * enable/disable ops (the removal policy's, and a mapped `enabled` rule's: see planBound); a null `vmPin` means
  * "keep or let the PBX generate one", so it never clears an existing PIN.
  */
 function managedFields(d: DesiredUser, shapes: Map<number, FieldShape>): { fields: Partial<UserFields>; shape: FieldShape } {
@@ -577,21 +577,31 @@ class Planner {
     if (problems.length) this.conflictOp(entry, user.extension, user.id, problems);
     // Set when this run re-enables the user pbxsync disabled then.
     const disabledAt = entry.d.disabledInSource ? undefined : binding.disabledAt;
-    if (!disabledAt && !diff.fields.length) {
+    // The mapping's `enabled` rule (a 3CX `Disabled` column): absent leaves enablement to the removal policy.
+    const wanted = entry.d.fields.enabled;
+    const toggle = wanted === false ? (user.enabled ? 'disable' : undefined) : disabledAt || (wanted === true && !user.enabled) ? 'enable' : undefined;
+    if (!toggle && !diff.fields.length) {
       if (!problems.length) this.unchanged++;
       return;
     }
     const base = { key: entry.d.key, userId: user.id, extension: user.extension, origin: entry.d.origin, name: userName({ ...user, ...diff.after }) };
     const changedText = diff.fields.length ? `${joinHuman(diff.fields.map((f) => FIELD_LABELS[f]))} changed ` : '';
-    if (disabledAt) {
+    if (toggle) {
+      const why =
+        toggle === 'disable'
+          ? `marked disabled ${this.where(entry)}`
+          : disabledAt
+            ? `back ${this.where(entry)}: re-enabled (pbxsync disabled it on ${disabledAt.slice(0, 10)})`
+            : `marked enabled ${this.where(entry)}`;
       this.ops.push({
         ...base,
-        id: `enable:${ks}`,
-        kind: 'enable',
+        id: `${toggle}:${ks}`,
+        kind: toggle,
         before: { ...diff.before, enabled: user.enabled },
-        after: { ...diff.after, enabled: true },
+        after: { ...diff.after, enabled: toggle === 'enable' },
         fields: [...diff.fields, 'enabled'],
-        reason: `back ${this.where(entry)}: re-enabled (pbxsync disabled it on ${disabledAt.slice(0, 10)})${changedText ? `; ${changedText.trim()}` : ''}`,
+        reason: `${why}${changedText ? `; ${changedText.trim()}` : ''}`,
+        ...(toggle === 'disable' || !disabledAt ? { mapped: true as const } : {}),
       });
     } else {
       this.ops.push({
@@ -608,9 +618,20 @@ class Planner {
 
   private planAdopt(r: Extract<Resolution, { kind: 'adopt' }>): void {
     const { entry, user, how } = r;
-    const { diff, problems } = this.diffWithProblems(entry, user);
+    const found = this.diffWithProblems(entry, user);
+    const { problems } = found;
+    let { diff } = found;
     this.stickyNote(entry, user.extension);
     if (problems.length) this.conflictOp(entry, user.extension, user.id, problems);
+    // A mapped `enabled` is taken over with the user, so the next run has nothing left to do.
+    const wanted = entry.d.fields.enabled;
+    if (wanted !== undefined && wanted !== user.enabled) {
+      diff = {
+        fields: [...diff.fields, 'enabled'],
+        before: { ...diff.before, enabled: user.enabled },
+        after: { ...diff.after, enabled: wanted },
+      };
+    }
     const changed = diff.fields.length ? `; ${joinHuman(diff.fields.map((f) => FIELD_LABELS[f]))} changed` : '';
     const reason =
       how === 'recovered'
@@ -681,7 +702,7 @@ class Planner {
     // once its create is planned): no copy of every created user's fields. WARNING: never a spread plus a
     // new property, which V8 often gives a hidden class of its own (~0.5 KB each).
     const after: Partial<UserFields> = entry.fields;
-    after.enabled = true;
+    after.enabled = entry.d.fields.enabled !== false;
     this.ops.push({
       id: flat('create:', entry.ks),
       kind: 'create',

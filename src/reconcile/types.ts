@@ -30,6 +30,11 @@ export interface Operation {
   origin?: IdentityOrigin;
   /** The user's name for humans (plan output, reports); never a secret. */
   name?: string;
+  /**
+   * enable/disable only: follows the mapping's `enabled` rule (a 3CX `Disabled` cell), not the removal
+   * policy, so no grace period starts (Binding.disabledAt).
+   */
+  mapped?: true;
 }
 
 /** Integer counts of a plan or an applied run (the JSON summary contract of DESIGN §3). */
@@ -74,7 +79,10 @@ export interface Binding {
   userId: string;
   extension: string;
   boundAt: string;
-  /** Set when pbxsync disabled the user because it left scope; the grace period counts from here. */
+  /**
+   * Set when pbxsync disabled the user because it left scope (not for a disable the mapping asks for); the
+   * grace period counts from here.
+   */
   disabledAt?: string;
 }
 

@@ -1,8 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
+import { exportUsers } from '../../src/engine/export.js';
 import { runSync } from '../../src/engine/sync.js';
 import { ConfigError, EXIT } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
@@ -247,4 +249,34 @@ test('a held plan approved long after it was saved stays keepPlansDays after its
   t.is(approved.report?.applied.length, 10);
   t.deepEqual(await planFiles(), [`${held.runId}.inbox.csv`, `${held.runId}.json`], 'kept: released just now');
   t.is(engine.state.held(), undefined);
+});
+
+test('the 3CX Disabled column: a row created disabled, a later Disabled=1 disables (no grace period), its export re-imports as a no-op', async (t) => {
+  // One disable of three users is over any percentage threshold; the guard counts these disables too.
+  const ws = await makeWorkspace({ mode: 'snapshot', safety: 'safety: { maxDisablePercent: 100, maxDisables: 10, minSourceRatio: 0.5, removal: { action: delete, graceDays: 30 } }' });
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const sync = syncOfFile(engine, ws);
+  const first = await sync('a.csv', [person(1001, 'Anna', 'Smith', { Disabled: '1' }), person(1002, 'Bob', 'Stone', { Disabled: '0' }), person(1003, 'Cy', 'Doe')]);
+  t.is(first.exitCode, EXIT.ok);
+  const enabledOf = async () => Object.fromEntries((await users(engine)).map((u) => [u.extension, u.enabled]));
+  t.deepEqual(await enabledOf(), { '1001': false, '1002': true, '1003': true });
+
+  const second = await sync('b.csv', [person(1001, 'Anna', 'Smith', { Disabled: '1' }), person(1002, 'Bob', 'Stone', { Disabled: '1' }), person(1003, 'Cy', 'Doe')]);
+  t.deepEqual(second.plan.operations.map((o) => `${o.kind} ${o.extension}`), ['disable 1002']);
+  t.regex(second.plan.operations[0].reason, /^marked disabled in inbox \(.*b\.csv, line 3\)$/);
+  t.deepEqual(await enabledOf(), { '1001': false, '1002': false, '1003': true });
+  t.is(engine.state.binding({ source: 'inbox', anchor: '1002' })?.disabledAt, undefined, 'not leaving: no grace period towards deletion');
+
+  const out: string[] = [];
+  await exportUsers(engine, 'csv', new Writable({ write: (chunk, _enc, done) => (out.push(String(chunk)), done()) }));
+  const exported = out.join('');
+  t.regex(exported, /\r?\n1002,Bob,Stone,[^\r\n]*/);
+  const again = await runSync(engine, { inputs: { inbox: await ws.write('export.csv', exported) }, full: false, dryRun: false, approve: false });
+  t.deepEqual(again.plan.operations, []);
+  t.is(again.plan.summary.unchanged, 3);
+
+  const back = await sync('c.csv', [person(1001, 'Anna', 'Smith', { Disabled: '0' }), person(1002, 'Bob', 'Stone', { Disabled: '1' }), person(1003, 'Cy', 'Doe')]);
+  t.deepEqual(back.plan.operations.map((o) => `${o.kind} ${o.extension} ${o.reason.split(' in ')[0]}`), ['enable 1001 marked enabled']);
+  t.deepEqual(await enabledOf(), { '1001': true, '1002': false, '1003': true });
 });

@@ -363,6 +363,19 @@ test('apply: enable clears disabledAt; re-disable keeps the first date', async (
   t.is(env.state.binding({ source: 'inbox', anchor: 'gone' })?.disabledAt, daysAgo(5));
 });
 
+test('apply: a disable the mapping asks for (a Disabled cell) starts no grace period; the removal policy\'s does', async (t) => {
+  const target = new MemoryTarget({ concurrency: 1 }, [pbxUser(), pbxUser({ id: 'u201', extension: '201', email: 'b@example.com' })]);
+  const env = await setup(t, target, [binding('a1', 'u200', '200'), binding('gone', 'u201', '201')]);
+  const marked = desired({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } });
+  const p = await planFor(target, env.state, [read({ desired: [marked] })]);
+  t.deepEqual(p.operations.map((o) => [o.kind, o.key?.anchor, o.mapped]), [['disable', 'a1', true], ['disable', 'gone', undefined]]);
+  await apply(p, opts(target, env));
+  t.false(target.users.get('u200')?.enabled);
+  t.false(target.users.get('u201')?.enabled);
+  t.is(env.state.binding({ source: 'inbox', anchor: 'a1' })?.disabledAt, undefined);
+  t.is(env.state.binding({ source: 'inbox', anchor: 'gone' })?.disabledAt, NOW.toISOString());
+});
+
 test('apply: masked secrets from a saved plan are never written', async (t) => {
   const target = new MemoryTarget({ concurrency: 1 }, [pbxUser()]);
   const env = await setup(t, target, [binding('a1', 'u200', '200')]);

@@ -363,6 +363,88 @@ const rows: Row[] = [
     ops: ['disable 200 a1 enabled'],
     check: (t, p) => t.regex(reasonOf(p, 'disable'), /disabled in inbox/),
   },
+  // ---- the mapping's `enabled` rule (a 3CX `Disabled` cell): a PBX field, not leaving
+  {
+    name: 'mapped enabled false: a bound enabled user is disabled, without starting a grace period',
+    users: [amanda],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    ops: ['disable 200 a1 enabled'],
+    check: (t, p) => {
+      const op = p.operations[0];
+      t.deepEqual([op.before, op.after, op.mapped], [{ enabled: true }, { enabled: false }, true]);
+      t.is(op.reason, 'marked disabled in inbox (line 2)');
+      t.is(p.summary.disable, 1);
+    },
+  },
+  {
+    name: 'mapped enabled false with other changes: one disable op carrying them',
+    users: [amanda],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Noelle', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    ops: ['disable 200 a1 firstName,enabled'],
+    check: (t, p) => {
+      t.deepEqual(p.operations[0].after, { firstName: 'Noelle', enabled: false });
+      t.is(p.operations[0].reason, 'marked disabled in inbox (line 2); first name changed');
+    },
+  },
+  {
+    name: 'mapped enabled false: an already disabled user is unchanged',
+    users: [pbxUser({ enabled: false })],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    ops: [],
+    check: (t, p) => t.is(p.summary.unchanged, 1),
+  },
+  {
+    name: 'mapped enabled true: a user disabled by hand is enabled again',
+    users: [pbxUser({ enabled: false })],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: true } })] })],
+    ops: ['enable 200 a1 enabled'],
+    check: (t, p) => {
+      t.is(p.operations[0].reason, 'marked enabled in inbox (line 2)');
+      t.true(p.operations[0].mapped);
+    },
+  },
+  {
+    name: 'no enabled rule: a user disabled by hand stays disabled',
+    users: [pbxUser({ enabled: false })],
+    bindings: [binding('a1', 'u200', '200')],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com' } })] })],
+    ops: [],
+  },
+  {
+    name: 'mapped enabled true after the removal policy disabled it: the re-enable of the removal policy',
+    users: [pbxUser({ enabled: false })],
+    bindings: [binding('a1', 'u200', '200', { disabledAt: daysAgo(3) })],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: true } })] })],
+    ops: ['enable 200 a1 enabled'],
+    check: (t, p) => {
+      t.regex(p.operations[0].reason, /^back in inbox \(line 2\): re-enabled/);
+      t.is(p.operations[0].mapped, undefined);
+    },
+  },
+  {
+    name: 'mapped enabled false after the removal policy disabled it: stays disabled, nothing to do',
+    users: [pbxUser({ enabled: false })],
+    bindings: [binding('a1', 'u200', '200', { disabledAt: daysAgo(3) })],
+    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    ops: [],
+  },
+  {
+    name: 'mapped enabled false: a new user is created disabled',
+    sources: [read({ desired: [anna({ extension: fixed('300'), fields: { firstName: 'Anna', enabled: false } })] })],
+    ops: ['create 300 a1 firstName,enabled'],
+    check: (t, p) => t.is(p.operations[0].after?.enabled, false),
+  },
+  {
+    name: 'mapped enabled false: an adoption takes the value over with the user',
+    users: [amanda],
+    sources: [read({ desired: [anna({ adopt: ['email'], fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    ops: ['adopt 200 a1 enabled'],
+    check: (t, p) => t.deepEqual([p.operations[0].before, p.operations[0].after], [{ enabled: true }, { enabled: false }]),
+  },
   {
     name: 'out of scope in a full read counts as leaving',
     users: [amanda],
