@@ -88,7 +88,8 @@ export function compileFlag(spec: FlagSpec, path: DocPath, ctx: CompileContext, 
         out.issues.push(recordIssue(subject.identity, getter.field, `expression failed: ${raw.message}`));
         return undefined;
       }
-      if (fallback !== undefined && text(raw) === '') return fallback;
+      // `default: null`: an empty source gives no value, so the PBX keeps what it has (see the 3CX `Disabled`).
+      if (fallback !== undefined && text(raw) === '') return fallback ?? undefined;
       const flag = parseFlag(raw);
       if (flag === undefined) {
         out.issues.push(recordIssue(subject.identity, getter.field, `"${text(raw)}" is not a yes/no value (use 1/0, true/false, yes/no)`));

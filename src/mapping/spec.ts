@@ -24,7 +24,7 @@ export type SourceSpec =
 export type FlagSpec =
   | string
   | boolean
-  | { from?: string; expr?: string; value?: boolean; default?: boolean; negate?: boolean };
+  | { from?: string; expr?: string; value?: boolean; default?: boolean | null; negate?: boolean };
 
 /** A test on one identity; every test present must hold. */
 export interface ConditionSpec {

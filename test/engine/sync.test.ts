@@ -276,7 +276,12 @@ test('the 3CX Disabled column: a row created disabled, a later Disabled=1 disabl
   t.deepEqual(again.plan.operations, []);
   t.is(again.plan.summary.unchanged, 3);
 
+  // 1003 disabled by hand: a row without a Disabled value (the mapping's `default: null`) leaves it so.
+  const target = await engine.openTarget();
+  await target.updateUser((await users(engine)).find((u) => u.extension === '1003')!.id, { enabled: false });
+  await target.commit();
+  await target.close();
   const back = await sync('c.csv', [person(1001, 'Anna', 'Smith', { Disabled: '0' }), person(1002, 'Bob', 'Stone', { Disabled: '1' }), person(1003, 'Cy', 'Doe')]);
   t.deepEqual(back.plan.operations.map((o) => `${o.kind} ${o.extension} ${o.reason.split(' in ')[0]}`), ['enable 1001 marked enabled']);
-  t.deepEqual(await enabledOf(), { '1001': true, '1002': false, '1003': true });
+  t.deepEqual(await enabledOf(), { '1001': true, '1002': false, '1003': false });
 });

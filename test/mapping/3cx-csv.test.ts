@@ -35,6 +35,7 @@ test('3cx-csv: the seed sample row is rejected for its e-mail "email@"', async (
   ]);
 });
 
+// The sample's Disabled cell is empty: no `enabled` (default: null), so the PBX user keeps its enablement.
 test('3cx-csv: a corrected copy of the sample row maps to extension 1001, system_owners, DEFAULT', async (t) => {
   const user = userOf(await mapping.map(row(SAMPLE, { EmailAddress: 'Name.Surname@Example.com' })));
   t.deepEqual(user.extension, { kind: 'fixed', value: '1001', rule: 'mappings/3cx-csv.yml#extension' });
@@ -50,7 +51,6 @@ test('3cx-csv: a corrected copy of the sample row maps to extension 1001, system
     vmPin: '731826',
     recordCalls: false,
     hideInPhonebook: false,
-    enabled: true,
     phones: [],
     options: {
       ClickToCallId: 'namesurname',
