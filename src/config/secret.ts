@@ -94,12 +94,13 @@ export async function resolveSecretRef(ref: SecretRef, options: ResolveSecretOpt
       warning: `inline secret at ${options.path}; use \${ENV} or a file`,
     };
   }
-  const missing = names.filter((n) => env[n] === undefined || env[n] === '');
-  if (missing.length > 0) {
-    const list = [...new Set(missing)].join(', ');
-    return {
-      problem: `environment variable${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} not set`,
-    };
+  const unset = [...new Set(names.filter((n) => env[n] === undefined))];
+  const empty = [...new Set(names.filter((n) => env[n] === ''))];
+  if (unset.length > 0 || empty.length > 0) {
+    const variables = (list: string[], state: string) =>
+      `environment variable${list.length > 1 ? 's' : ''} ${list.join(', ')} ${list.length > 1 ? 'are' : 'is'} ${state}`;
+    const problems = [...(unset.length > 0 ? [variables(unset, 'not set')] : []), ...(empty.length > 0 ? [variables(empty, 'empty')] : [])];
+    return { problem: problems.join('; ') };
   }
   const value = ref.replace(ENV_REF, (_m, n: string) => env[n]!);
   // The whole value first (the redactor masks in registration order), then each substituted part: a client

@@ -50,10 +50,16 @@ const secretCases: SecretCase[] = [
     expect: { problem: /^environment variable NOT_SET_VAR is not set$/ },
   },
   {
-    title: 'empty environment variable counts as missing',
+    title: 'empty environment variable is a problem, and said to be empty',
     ref: '"x${EMPTY_VAR}"',
     env: { EMPTY_VAR: '' },
-    expect: { problem: /^environment variable EMPTY_VAR is not set$/ },
+    expect: { problem: /^environment variable EMPTY_VAR is empty$/ },
+  },
+  {
+    title: 'unset and empty variables are told apart',
+    ref: '"${EMPTY_A}${MISS_C}${EMPTY_B}"',
+    env: { EMPTY_A: '', EMPTY_B: '' },
+    expect: { problem: /^environment variable MISS_C is not set; environment variables EMPTY_A, EMPTY_B are empty$/ },
   },
   {
     title: 'several missing variables are named together, the set one is not revealed',
