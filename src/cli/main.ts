@@ -39,10 +39,13 @@ async function main(argv: string[]): Promise<number> {
       else process.stderr.write(`pbxsync: ${err.message}\n`);
       return exitCodeOfError(err);
     }
-    const message = describeError(err);
+    // Invariant 6 at the last step before the terminal: a library's message may quote what it was given (a
+    // URL with its password). The redactor knows every secret the config loader resolved.
+    const { redact } = await import('../log.js');
+    const message = redact(describeError(err));
     if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
     else process.stderr.write(`pbxsync: ${message}\n`);
-    if (!(err instanceof PbxsyncError) && process.env.PBXSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    if (!(err instanceof PbxsyncError) && process.env.PBXSYNC_DEBUG) process.stderr.write(`${redact(String((err as Error).stack))}\n`);
     return exitCodeOfError(err);
   }
 }

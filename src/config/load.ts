@@ -1,11 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors/index.js';
+import { registerSecret } from '../log.js';
 import { formatPath, LocatedDocument, type PathSegment } from './document.js';
 import { normalise, type RawServiceConfig, type ResolvedSecrets } from './normalise.js';
 import { asObject, RULES, type RawObject } from './rules.js';
 import { schemaProblems } from './schema.js';
 import { resolveSecretRef, type SecretRef } from './secret.js';
+import { parseSmtpUrl } from './smtp.js';
 import type { SecretValue, ServiceConfig } from './types.js';
 
 /** Options of loadConfig and validateConfig. */
@@ -23,12 +25,38 @@ export interface ConfigValidation {
   warnings: ConfigProblem[];
 }
 
+/** A secret reference in service.yml: where it may appear and which resolved secret it becomes. */
+interface SecretField {
+  path: PathSegment[];
+  slot: keyof ResolvedSecrets;
+  applies: (raw: RawObject) => boolean;
+  /** The reference is a URL whose user-info variables are percent-encoded (see ResolveSecretOptions.url). */
+  url?: boolean;
+  /** Checks the resolved value; returns a problem that never quotes the value. */
+  check?: (value: string) => string | undefined;
+}
+
 /** Where secret references may appear, and which resolved secret each becomes. */
-const SECRET_FIELDS: ReadonlyArray<{ path: PathSegment[]; slot: keyof ResolvedSecrets; applies: (raw: RawObject) => boolean }> = [
+const SECRET_FIELDS: readonly SecretField[] = [
   { path: ['target', 'clientSecret'], slot: 'clientSecret', applies: (raw) => asObject(raw.target)?.type === '3cx' },
-  { path: ['mail', 'smtpUrl'], slot: 'smtpUrl', applies: () => true },
+  { path: ['mail', 'smtpUrl'], slot: 'smtpUrl', applies: () => true, url: true, check: smtpUrlProblem },
   { path: ['status', 'token'], slot: 'statusToken', applies: () => true },
 ];
+
+/**
+ * Checks the resolved SMTP URL here, at load, so that `validate` reports a bad one and no run gets as far
+ * as the mailer with it. Registers the decoded password with the redactor as well: the URL and each
+ * variable are registered already, but a password written percent-encoded (in a whole-URL variable or a
+ * file) reaches the SMTP client, and so its errors, decoded.
+ */
+function smtpUrlProblem(value: string): string | undefined {
+  try {
+    registerSecret(parseSmtpUrl(value).auth?.pass);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 function valueAt(raw: RawObject, p: PathSegment[]): unknown {
   let v: unknown = raw;
@@ -91,10 +119,12 @@ export async function validateConfig(file: string, options: LoadConfigOptions = 
   for (const field of SECRET_FIELDS) {
     const ref = valueAt(raw, field.path);
     if (ref === undefined || !field.applies(raw) || !isSecretRef(ref)) continue;
-    const result = await resolveSecretRef(ref, { env: options.env, baseDir, path: formatPath(field.path) });
+    const result = await resolveSecretRef(ref, { env: options.env, baseDir, path: formatPath(field.path), url: field.url });
     if (result.problem) problems.push(at(field.path, result.problem));
     if (result.warning) warnings.push(at(field.path, result.warning));
-    if (result.secret) secrets[field.slot] = result.secret as SecretValue;
+    const problem = result.secret ? field.check?.(result.secret.reveal()) : undefined;
+    if (problem) problems.push(at(field.path, problem));
+    else if (result.secret) secrets[field.slot] = result.secret as SecretValue;
   }
 
   problems.sort(byPosition);

@@ -60,6 +60,13 @@ export interface ResolveSecretOptions {
   baseDir: string;
   /** Dotted path of the reference in its document, used in the inline-secret warning. */
   path: string;
+  /**
+   * The reference is a URL (`mail.smtpUrl`): the value of a variable substituted into its user-info
+   * (`scheme://user:password@`) is percent-encoded, so that a password holding `#`, `/`, `@`, `:`, `%` or a
+   * space is taken as it is instead of ending the user-info early. A variable (or file) holding the whole
+   * URL is used as it is: its user-info must be encoded already.
+   */
+  url?: boolean;
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -94,17 +101,39 @@ export async function resolveSecretRef(ref: SecretRef, options: ResolveSecretOpt
       warning: `inline secret at ${options.path}; use \${ENV} or a file`,
     };
   }
-  const missing = names.filter((n) => env[n] === undefined || env[n] === '');
-  if (missing.length > 0) {
-    const list = [...new Set(missing)].join(', ');
-    return {
-      problem: `environment variable${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} not set`,
-    };
+  const unset = [...new Set(names.filter((n) => env[n] === undefined))];
+  const empty = [...new Set(names.filter((n) => env[n] === ''))];
+  if (unset.length > 0 || empty.length > 0) {
+    const variables = (list: string[], state: string) =>
+      `environment variable${list.length > 1 ? 's' : ''} ${list.join(', ')} ${list.length > 1 ? 'are' : 'is'} ${state}`;
+    const problems = [...(unset.length > 0 ? [variables(unset, 'not set')] : []), ...(empty.length > 0 ? [variables(empty, 'empty')] : [])];
+    return { problem: problems.join('; ') };
   }
-  const value = ref.replace(ENV_REF, (_m, n: string) => env[n]!);
-  // The whole value first (the redactor masks in registration order), then each substituted part: a client
-  // library may log the password without the rest of the URL.
+  const userInfo = options.url ? userInfoSpan(ref) : undefined;
+  const encoded = (offset: number) => userInfo !== undefined && offset >= userInfo.start && offset < userInfo.end;
+  const value = ref.replace(ENV_REF, (_m, n: string, offset: number) => (encoded(offset) ? encodeURIComponent(env[n]!) : env[n]!));
+  // The whole value first (the redactor masks in registration order), then each substituted part, raw and
+  // as it stands in the URL: a client library may log the password without the rest of the URL, and a
+  // message may quote the URL with the password encoded.
   registerSecret(value);
-  for (const n of names) registerSecret(env[n]);
+  for (const n of names) {
+    registerSecret(env[n]);
+    registerSecret(encodeURIComponent(env[n]!));
+  }
   return { secret: new Secret(value) };
+}
+
+/**
+ * Where the user-info of a URL template lies: from after `scheme://` to its last `@` before the first `/`,
+ * `?` or `#`. Read on the template, before substitution, so a value cannot move the bounds (`${NAME}`
+ * holds none of these characters). Undefined when the template has no user-info.
+ */
+function userInfoSpan(template: string): { start: number; end: number } | undefined {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(template);
+  if (!scheme) return undefined;
+  const start = scheme[0].length;
+  const rest = template.slice(start).search(/[/?#]/);
+  const authorityEnd = rest === -1 ? template.length : start + rest;
+  const end = template.lastIndexOf('@', authorityEnd - 1);
+  return end >= start ? { start, end } : undefined;
 }

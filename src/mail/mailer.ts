@@ -4,9 +4,10 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Transporter } from 'nodemailer';
 import type MailComposerType from 'nodemailer/lib/mail-composer';
+import { parseSmtpUrl, type SmtpSettings } from '../config/smtp.js';
 import type { MailConfig } from '../config/types.js';
 import { RetryableError, TerminalError, describeError } from '../errors/index.js';
-import type { Logger } from '../log.js';
+import { redact, type Logger } from '../log.js';
 
 /** One e-mail. */
 export interface MailMessage {
@@ -50,16 +51,29 @@ export function createMailer(config: MailConfig, logger: Logger): Mailer {
 
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp';
-  private readonly transport: Transporter;
+  private readonly transport?: Transporter;
+  /** Why the SMTP URL cannot be used (a config built without loadConfig, which checks it). */
+  private readonly unusable?: string;
 
   constructor(
     private readonly config: MailConfig,
     private readonly logger: Logger,
   ) {
-    this.transport = nodemailer().createTransport({ url: config.smtpUrl!.reveal(), pool: true, maxConnections: 2 });
+    // WARNING: nodemailer gets options, never the URL string: from a string it falls back to url.parse(),
+    // whose deprecation warning prints the whole URL with its password on stderr (see parseSmtpUrl).
+    // A URL that cannot be used fails each send, not this constructor: mail is a side effect, and a
+    // throwing constructor took the whole target, and so the run, down with it.
+    let settings: SmtpSettings | undefined;
+    try {
+      settings = parseSmtpUrl(config.smtpUrl!.reveal());
+    } catch (err) {
+      this.unusable = `the SMTP URL (mail.smtpUrl) ${(err as Error).message}`;
+    }
+    if (settings) this.transport = nodemailer().createTransport({ ...settings, pool: true, maxConnections: 2 });
   }
 
   async send(message: MailMessage): Promise<void> {
+    if (!this.transport) throw new TerminalError(`sending mail to ${message.to} failed: ${this.unusable}`, { code: 'SMTP' });
     try {
       await this.transport.sendMail({
         from: message.from ?? this.config.from,
@@ -75,7 +89,7 @@ class SmtpMailer implements Mailer {
   }
 
   async close(): Promise<void> {
-    this.transport.close();
+    this.transport?.close();
   }
 }
 
@@ -86,7 +100,8 @@ class SmtpMailer implements Mailer {
  */
 export function classifySmtpError(err: unknown, to: string): Error {
   const e = err as { responseCode?: number; code?: string; message?: string };
-  const detail = e.responseCode ? `server replied ${e.responseCode}: ${e.message ?? ''}`.trim() : describeError(err);
+  // redact(): a reply or a connection error may echo what the client sent (the password).
+  const detail = redact(e.responseCode ? `server replied ${e.responseCode}: ${e.message ?? ''}`.trim() : describeError(err));
   const message = `sending mail to ${to} failed: ${detail}`;
   if (typeof e.responseCode === 'number' && e.responseCode >= 500) return new TerminalError(message, { cause: err, code: 'SMTP' });
   if (e.code === 'EAUTH') return new TerminalError(message, { cause: err, code: 'SMTP' });

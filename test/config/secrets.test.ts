@@ -50,10 +50,16 @@ const secretCases: SecretCase[] = [
     expect: { problem: /^environment variable NOT_SET_VAR is not set$/ },
   },
   {
-    title: 'empty environment variable counts as missing',
+    title: 'empty environment variable is a problem, and said to be empty',
     ref: '"x${EMPTY_VAR}"',
     env: { EMPTY_VAR: '' },
-    expect: { problem: /^environment variable EMPTY_VAR is not set$/ },
+    expect: { problem: /^environment variable EMPTY_VAR is empty$/ },
+  },
+  {
+    title: 'unset and empty variables are told apart',
+    ref: '"${EMPTY_A}${MISS_C}${EMPTY_B}"',
+    env: { EMPTY_A: '', EMPTY_B: '' },
+    expect: { problem: /^environment variable MISS_C is not set; environment variables EMPTY_A, EMPTY_B are empty$/ },
   },
   {
     title: 'several missing variables are named together, the set one is not revealed',
@@ -176,4 +182,83 @@ test('loadConfig hands warnings to onWarning', async (t) => {
   const seen: string[] = [];
   await loadConfig(file, { env: {}, onWarning: (w) => seen.push(formatProblem(w)) });
   t.deepEqual(seen, [`${file}:5:17: target.clientSecret: inline secret at target.clientSecret; use \${ENV} or a file`]);
+});
+
+/** A password with every character that ends or splits a URL's user-info, and one that starts an escape. */
+const NASTY = 'Xy9#k/L@m: n%41?';
+const NASTY_ENCODED = 'Xy9%23k%2FL%40m%3A%20n%2541%3F';
+
+const urlCases: Array<[title: string, ref: string, env: NodeJS.ProcessEnv, value: string]> = [
+  ['password in the user-info is percent-encoded', 'smtp://pbx:${P}@mail.example.com:587', { P: NASTY }, `smtp://pbx:${NASTY_ENCODED}@mail.example.com:587`],
+  ['user name too', 'smtps://${U}:${P}@mail.example.com', { U: 'pbx@example.com', P: 'a b' }, 'smtps://pbx%40example.com:a%20b@mail.example.com'],
+  ['a literal @ in the user name: the last @ ends the user-info', 'smtp://pbx@example.com:${P}@mail.example.com', { P: 'p@ss' }, 'smtp://pbx@example.com:p%40ss@mail.example.com'],
+  ['host and port are not encoded', 'smtp://pbx:${P}@${H}:${PORT}', { P: 'p/w', H: 'mail.example.com', PORT: '25' }, 'smtp://pbx:p%2Fw@mail.example.com:25'],
+  ['no user-info: nothing is encoded', 'smtp://${H}:25', { H: 'mail.example.com' }, 'smtp://mail.example.com:25'],
+  ['a whole-URL variable is taken as it is', '${SMTP_URL}', { SMTP_URL: 'smtp://pbx:p%23w@mail.example.com' }, 'smtp://pbx:p%23w@mail.example.com'],
+  ['an @ after the authority does not make user-info', 'smtp://mail.example.com/${X}@y', { X: 'a#b' }, 'smtp://mail.example.com/a#b@y'],
+];
+
+for (const [title, ref, env, value] of urlCases) {
+  test(`URL secret: ${title}`, async (t) => {
+    const r = await resolveSecretRef(ref, { env, baseDir: '/', path: 'mail.smtpUrl', url: true });
+    t.is(r.problem, undefined);
+    t.is(r.secret?.reveal(), value);
+  });
+}
+
+test('URL secret: without the url option nothing is encoded (other secrets are no URLs)', async (t) => {
+  const r = await resolveSecretRef('smtp://pbx:${P}@mail.example.com', { env: { P: 'p#w1' }, baseDir: '/', path: 'target.clientSecret' });
+  t.is(r.secret?.reveal(), 'smtp://pbx:p#w1@mail.example.com');
+});
+
+test('URL secret: the variable is registered with the redactor raw and percent-encoded, the URL as substituted', async (t) => {
+  const pass = 'Qv8#r/T@s: e%1';
+  const encoded = encodeURIComponent(pass);
+  const r = await resolveSecretRef('smtp://pbx:${REG_P}@mail.example.com', { env: { REG_P: pass }, baseDir: '/', path: 'mail.smtpUrl', url: true });
+  t.is(r.secret?.reveal(), `smtp://pbx:${encoded}@mail.example.com`);
+  t.is(redact(`a ${pass} b`), 'a [redacted] b');
+  t.is(redact(`a ${encoded} b`), 'a [redacted] b');
+  t.is(redact(`The URL smtp://pbx:${encoded}@mail.example.com is invalid`), 'The URL [redacted] is invalid');
+});
+
+const smtpProblems: Array<[title: string, url: string, env: NodeJS.ProcessEnv, message: RegExp]> = [
+  ['port out of range', 'smtp://pbx:${SMTP_PASS}@mail.example.com:99999', { SMTP_PASS: 'pw-77aa#c' }, /^must have a port from 1 to 65535$/],
+  ['unknown scheme', 'smtpx://pbx:${SMTP_PASS}@mail.example.com', { SMTP_PASS: 'pw-77aa#c' }, /^must start with smtp:\/\/ or smtps:\/\//],
+  ['whole-URL variable with an unencoded #', '${SMTP_URL}', { SMTP_URL: 'smtp://pbx:1234#pw-77aa@mail.example.com' }, /^must end after host:port, with no path, \?query or #fragment/],
+  ['empty variable', 'smtp://pbx:${SMTP_PASS}@mail.example.com', { SMTP_PASS: '' }, /^environment variable SMTP_PASS is empty$/],
+];
+
+for (const [title, url, env, message] of smtpProblems) {
+  test(`validate: mail.smtpUrl ${title} is a problem with line and path, without the secret`, async (t) => {
+    const file = await serviceFile(source + yaml`
+      mail:
+        smtpUrl: "${url}"
+    `);
+    const result = await validateConfig(file, { env });
+    t.is(result.config, undefined);
+    t.is(result.problems.length, 1);
+    t.like(result.problems[0], { file, path: 'mail.smtpUrl', line: 7, column: 12 });
+    t.regex(result.problems[0]!.message, message);
+    const err = await t.throwsAsync(loadConfig(file, { env }), { instanceOf: ConfigError });
+    for (const text of [err!.message, JSON.stringify(err!.problems)]) {
+      t.false(text.includes('pw-77aa'), 'the secret is not quoted');
+    }
+  });
+}
+
+test('validate: a password with # / @ : and a space in a variable loads, and the decoded password is masked', async (t) => {
+  const file = await serviceFile(source + yaml`
+    mail:
+      smtpUrl: "smtps://\${SMTP_URL_USER}:\${SMTP_PASS}@mail.example.com"
+  `);
+  const config = await loadConfig(file, { env: { SMTP_URL_USER: 'pbx@example.com', SMTP_PASS: 'Hg4#u/W@x: y' } });
+  t.is(config.mail.smtpUrl?.reveal(), 'smtps://pbx%40example.com:Hg4%23u%2FW%40x%3A%20y@mail.example.com');
+
+  // A whole URL written encoded by the operator: its decoded password is masked too.
+  const whole = await serviceFile(source + yaml`
+    mail:
+      smtpUrl: { file: smtp-url }
+  `, { 'smtp-url': 'smtp://pbx:Rk2%23v%2Fb@mail.example.com:25\n' });
+  await loadConfig(whole, { env: {} });
+  t.is(redact('AUTH Rk2#v/b failed'), 'AUTH [redacted] failed');
 });

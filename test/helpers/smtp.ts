@@ -1,19 +1,30 @@
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
 /**
  * A real SMTP server on loopback that takes `delayMs` per message: it makes the welcome mails of a big import
  * slow enough that a test can interrupt the process in the middle of applying, at a moment chosen by
- * watching the journal, not by a timer.
+ * watching the journal, not by a timer. With `auth`, it takes mail only after a login with exactly that
+ * user and password (plain AUTH on loopback) and counts the refused logins.
  */
 export async function slowSmtp(
   delayMs: number,
-): Promise<{ port: number; received: () => number; messages: () => string[]; close: () => Promise<void> }> {
+  options: { auth?: { user: string; pass: string } } = {},
+): Promise<{ port: number; received: () => number; messages: () => string[]; refusedLogins: () => number; close: () => Promise<void> }> {
   let received = 0;
+  let refusedLogins = 0;
   const messages: string[] = [];
+  const { auth } = options;
   const server = new SMTPServer({
-    authOptional: true,
+    authOptional: !auth,
+    allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
+    onAuth(login, _session, callback) {
+      if (auth && login.username === auth.user && login.password === auth.pass) return callback(null, { user: login.username });
+      refusedLogins++;
+      return callback(new Error('Invalid username or password'));
+    },
     onData(stream, _session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -28,7 +39,13 @@ export async function slowSmtp(
   server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as { port: number }).port;
-  return { port, received: () => received, messages: () => [...messages], close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    port,
+    received: () => received,
+    messages: () => [...messages],
+    refusedLogins: () => refusedLogins,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 /** The apply journal's records (a torn last line, from a killed writer, is reported as phase 'torn'). */
@@ -56,4 +73,13 @@ export function smtpMailConfig(port: number): string {
   welcome: true
   from: pbx@example.com
   smtpUrl: smtp://127.0.0.1:${port}`;
+}
+
+/** A loopback port nobody listens on (bound, then closed): a mail server that is down. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -93,7 +93,11 @@ interface Received {
   raw: string;
 }
 
-async function startSmtp(t: import('ava').ExecutionContext, options: { reject?: boolean } = {}): Promise<{ port: number; received: Received[] }> {
+async function startSmtp(
+  t: import('ava').ExecutionContext,
+  options: { reject?: boolean; password?: string } = {},
+): Promise<{ port: number; received: Received[]; refusedLogins: () => number }> {
+  let refusedLogins = 0;
   const received: Received[] = [];
   const server = new SMTPServer({
     // Plain SMTP on loopback: no STARTTLS (smtp-server's built-in certificate would not verify).
@@ -102,7 +106,8 @@ async function startSmtp(t: import('ava').ExecutionContext, options: { reject?: 
     authOptional: true,
     logger: false,
     onAuth(auth, _session, callback) {
-      if (auth.username === 'pbx' && auth.password === 's3cret') return callback(null, { user: auth.username });
+      if (auth.username === 'pbx' && auth.password === (options.password ?? 's3cret')) return callback(null, { user: auth.username });
+      refusedLogins++;
       return callback(new Error('Invalid username or password'));
     },
     onRcptTo(address, _session, callback) {
@@ -125,7 +130,7 @@ async function startSmtp(t: import('ava').ExecutionContext, options: { reject?: 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.server.address() as AddressInfo).port, received };
+  return { port: (server.server.address() as AddressInfo).port, received, refusedLogins: () => refusedLogins };
 }
 
 test('with smtpUrl, the welcome mail travels over real SMTP (with AUTH) to the server', async (t) => {
@@ -164,3 +169,56 @@ test('a permanent SMTP refusal is a TerminalError, an unreachable server a Retry
   const down = await t.throwsAsync(unreachable.send({ to: 'a@x.com', subject: 's', text: 't' }), { instanceOf: RetryableError });
   t.false(down!.message.includes('s3cret'), 'the SMTP URL password never reaches the message');
 });
+
+/** Collects Node's process warnings (url.parse's DeprecationWarning quotes the whole URL) while a test runs. */
+function processWarnings(t: import('ava').ExecutionContext): string[] {
+  const seen: string[] = [];
+  const listener = (w: Error) => seen.push(`${w.name}: ${w.message}`);
+  process.on('warning', listener);
+  t.teardown(() => void process.off('warning', listener));
+  return seen;
+}
+
+test('a password with # / @ : % and a space logs in, once encoded into the URL as mail.smtpUrl has it', async (t) => {
+  const password = 'Xy9#kL/m@n: o%41';
+  const warnings = processWarnings(t);
+  const { port, received, refusedLogins } = await startSmtp(t, { password });
+  const mailer = createMailer(
+    {
+      welcome: true,
+      alertsTo: [],
+      from: 'pbx@example.com',
+      smtpUrl: secret(`smtp://pbx:${encodeURIComponent(password)}@127.0.0.1:${port}`),
+      outbox: '/nonexistent',
+    },
+    silentLogger(),
+  );
+  t.teardown(() => mailer.close());
+  await mailer.send({ to: 'a@x.com', subject: 's', text: 't' });
+  t.is(refusedLogins(), 0);
+  t.is(received.length, 1);
+  t.is(received[0].user, 'pbx');
+  t.deepEqual(warnings, []);
+});
+
+const unusable: Array<[title: string, url: string]> = [
+  ['an unencoded # in the password', 'smtp://pbx:Xy9#kLm@127.0.0.1:2599'],
+  ['an unencoded @ and / in the password', 'smtp://pbx:a b@c:/d@127.0.0.1:2599'],
+  ['a port out of range', 'smtp://pbx:Xy9kLm@127.0.0.1:99999'],
+  ['an unknown scheme', 'smtpx://pbx:Xy9kLm@127.0.0.1:2599'],
+];
+
+for (const [title, url] of unusable) {
+  test(`an SMTP URL with ${title} fails each send with a TerminalError, not the constructor, and prints nothing of it`, async (t) => {
+    const warnings = processWarnings(t);
+    let mailer: ReturnType<typeof createMailer> | undefined;
+    t.notThrows(() => {
+      mailer = createMailer({ welcome: true, alertsTo: [], from: 'pbx@example.com', smtpUrl: secret(url), outbox: '/nonexistent' }, silentLogger());
+    });
+    t.teardown(() => mailer!.close());
+    const err = await t.throwsAsync(mailer!.send({ to: 'a@x.com', subject: 's', text: 't' }), { instanceOf: TerminalError });
+    t.regex(err!.message, /^sending mail to a@x\.com failed: the SMTP URL \(mail\.smtpUrl\) (is not|must|names)/);
+    for (const piece of ['Xy9', 'kLm', 'a b', 'c:/d']) t.false(err!.message.includes(piece), `quotes ${piece}`);
+    t.deepEqual(warnings, []);
+  });
+}
