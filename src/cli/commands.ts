@@ -1,6 +1,4 @@
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { ServiceConfig } from '../config/types.js';
@@ -10,6 +8,7 @@ import type { SyncOutcome, SyncRequest } from '../engine/sync.js';
 import type { SavedPlan } from '../engine/plans.js';
 import type { StatusReport } from '../engine/status.js';
 import { EXIT, UsageError, formatProblem } from '../errors/index.js';
+import { outFile, writeFileAtomically } from './files.js';
 
 // Each command imports what it needs when it runs (`await import`): the daemon, the reconciler, the mapping
 // engine and their libraries are most of pbxsync's start-up time, and `--help`, `validate` or `status` need
@@ -115,19 +114,24 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('compute and print the plan; change nothing')
     .option('-s, --source <name...>', 'only these sources')
     .option('--full', 'ignore saved cursors and read everything')
-    .option('-o, --out <file>', 'save the plan for `pbxsync apply`')
+    .option('-o, --out <file>', 'save the plan for `pbxsync apply` (in an existing folder)')
     .action(async (o: { source?: string[]; full?: boolean; out?: string }) => {
+      const out = o.out === undefined ? undefined : await outFile('--out', o.out);
       await withEngine(program, async (engine, g) => {
         const { computePlan } = await import('../engine/sync.js');
-        const { savePlan } = await import('../engine/plans.js');
+        const { savedPlanText } = await import('../engine/plans.js');
         const target = await engine.openTarget({ readOnly: true });
         try {
           const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target, {
-            withBasis: !!o.out,
+            withBasis: !!out,
           });
-          let file: string | undefined;
-          if (o.out) file = await savePlan(engine, plan, { sources: sourceNames, full: !!o.full }, path.resolve(o.out));
-          await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);
+          if (out) {
+            const text = savedPlanText(plan, { sources: sourceNames, full: !!o.full });
+            await writeFileAtomically(out, async (stream) => {
+              stream.write(text);
+            });
+          }
+          await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: out, exitCode: 0 }, g.json);
           setExit(plan.held ? EXIT.held : plan.issues.length || plan.summary.conflicts ? EXIT.partial : EXIT.ok);
         } finally {
           await target.close();
@@ -188,32 +192,21 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .command('export')
     .description("the PBX's users; csv is the 3CX import format")
     .option('-f, --format <format>', 'csv or json', 'csv')
-    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .option('-o, --out <file>', 'write to a file (in an existing folder) instead of stdout')
     .action(async (o: { format: string; out?: string }) => {
       if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
       const format = o.format;
+      const out = o.out === undefined ? undefined : await outFile('--out', o.out);
       await withEngine(program, async (engine) => {
         const { exportUsers } = await import('../engine/export.js');
-        if (!o.out) {
+        if (!out) {
           // Piped into a reader that stops early (`| head`): as with any Unix tool, that is the end, not an error.
           return exportUsers(engine, format, process.stdout).catch((err: NodeJS.ErrnoException) => {
             if (err.code !== 'EPIPE') throw err;
           });
         }
         // Written aside and renamed in: a reader of the file never sees half an export.
-        const file = path.resolve(o.out);
-        const temp = `${file}.${process.pid}.tmp`;
-        const stream = createWriteStream(temp);
-        try {
-          await exportUsers(engine, format, stream);
-          stream.end();
-          await finished(stream);
-          await fs.rename(temp, file);
-        } catch (err) {
-          stream.destroy();
-          await fs.rm(temp, { force: true });
-          throw err;
-        }
+        await writeFileAtomically(out, (stream) => exportUsers(engine, format, stream));
       });
     });
 
