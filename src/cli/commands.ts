@@ -8,7 +8,7 @@ import type { SyncOutcome, SyncRequest } from '../engine/sync.js';
 import type { SavedPlan } from '../engine/plans.js';
 import type { StatusReport } from '../engine/status.js';
 import { EXIT, UsageError, formatProblem } from '../errors/index.js';
-import { outFile, writeFileAtomically } from './files.js';
+import { inputFile, outFile, writeFileAtomically } from './files.js';
 
 // Each command imports what it needs when it runs (`await import`): the daemon, the reconciler, the mapping
 // engine and their libraries are most of pbxsync's start-up time, and `--help`, `validate` or `status` need
@@ -178,10 +178,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
       await withEngine(program, async (engine, g) => {
         const source = o.source ?? engine.config.sources.find((s) => s.type === 'csv')?.name;
         if (!source) throw new UsageError(`no csv source in ${engine.config.file}; add one or name it with --source`);
-        const abs = path.resolve(file);
-        await fs.access(abs).catch(() => {
-          throw new UsageError(`cannot read ${file}`);
-        });
+        // A wrong path is the admin's mistake, not a failure of the source: refused before the run starts, so
+        // neither the run history nor the source's health (status, the daemon's alerts) records it.
+        const abs = await inputFile('import:', file);
         setExit(
           await syncAndPrint(engine, g, { sources: [source], full: false, dryRun: !!o.dryRun, approve: !!o.approve, inputs: { [source]: abs } }),
         );
@@ -218,7 +217,8 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .action(async (id: string, o: { file?: string }) => {
       await withEngine(program, async (engine, g) => {
         const { explain } = await import('../engine/explain.js');
-        const result = await explain(engine, id, { file: o.file ? path.resolve(o.file) : undefined });
+        const file = o.file === undefined ? undefined : await inputFile('--file', o.file);
+        const result = await explain(engine, id, { file });
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
         setExit(result.found ? EXIT.ok : EXIT.failure);

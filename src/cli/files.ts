@@ -1,6 +1,7 @@
 /**
- * The files an admin names on the command line (`--out FILE`). A path that cannot work is the admin's to
- * fix, so it is a usage error (exit 2) found before any work is done.
+ * The files an admin names on the command line: inputs (`import FILE`, `explain --file`) and outputs
+ * (`--out FILE`). A path that cannot work is the admin's to fix, so it is a usage error (exit 2) found before
+ * any work is done, and it is never recorded as a failure of a source.
  */
 import { constants } from 'node:fs';
 import { access, open, rename, rm, stat } from 'node:fs/promises';
@@ -9,8 +10,37 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PbxsyncError, UsageError, describeError } from '../errors/index.js';
 
+/** Error codes that mean "this path names nothing usable", as opposed to a failing disk. */
+const BAD_PATH = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG']);
+
 function codeOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function kindOf(st: { isDirectory(): boolean }): string {
+  return st.isDirectory() ? 'a folder' : 'not a regular file';
+}
+
+/**
+ * The absolute path of an input file the admin named, once it is known to be an existing regular file this
+ * process may open for reading.
+ * @param what what the message puts before the path, e.g. `import:` or `--file`.
+ * @throws UsageError when it does not exist, is a folder (or a device, a pipe) or may not be read.
+ */
+export async function inputFile(what: string, file: string): Promise<string> {
+  const abs = path.resolve(file);
+  try {
+    const st = await stat(abs);
+    if (!st.isFile()) throw new UsageError(`${what} ${file} is ${kindOf(st)}; name a CSV file`);
+    await (await open(abs, 'r')).close();
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = codeOf(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`${what} ${file} does not exist`);
+    if (code && BAD_PATH.has(code)) throw new UsageError(`${what} ${file} cannot be read (${code})`);
+    throw err;
+  }
+  return abs;
 }
 
 /**

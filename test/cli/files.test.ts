@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { outFile, writeFileAtomically } from '../../src/cli/files.js';
+import { inputFile, outFile, writeFileAtomically } from '../../src/cli/files.js';
 import { PbxsyncError, UsageError } from '../../src/errors/index.js';
 import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
@@ -24,6 +24,21 @@ test('outFile: a file in an existing folder; a missing folder or a folder as the
   await fs.writeFile(path.join(dir, 'plain'), '');
   await t.throwsAsync(outFile('--out', path.join(dir, 'plain', 'e.csv')), { instanceOf: UsageError, message: /does not exist/ });
   t.deepEqual(await fs.readdir(dir), ['plain']);
+});
+
+test('inputFile: a readable regular file; a missing path or a folder is a usage error', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'a.csv');
+  await fs.writeFile(file, 'Number,FirstName\n');
+  t.is(await inputFile('import:', file), file);
+  await t.throwsAsync(inputFile('import:', path.join(dir, 'nope.csv')), { instanceOf: UsageError, message: /nope\.csv does not exist$/ });
+  await t.throwsAsync(inputFile('import:', path.join(dir, 'a.csv', 'x')), { instanceOf: UsageError, message: /does not exist$/ });
+  await t.throwsAsync(inputFile('import:', dir), { instanceOf: UsageError, message: /is a folder; name a CSV file$/ });
+  if (process.getuid?.() !== 0) {
+    // (root reads files whatever their mode)
+    await fs.chmod(file, 0o000);
+    await t.throwsAsync(inputFile('import:', file), { instanceOf: UsageError, message: /cannot be read \(EACCES\)$/ });
+  }
 });
 
 test('writeFileAtomically: the file appears whole; a write error rejects naming the file, leaves nothing behind and is never an unhandled stream error', async (t) => {
