@@ -190,11 +190,12 @@ export function commands(program: Command, setExit: (code: number) => void): voi
   program
     .command('export')
     .description("the PBX's users; csv is the 3CX import format")
-    .option('-f, --format <format>', 'csv or json', 'csv')
+    .option('-f, --format <format>', 'csv (the default) or json (the default with --json)')
     .option('-o, --out <file>', 'write to a file (in an existing folder) instead of stdout')
-    .action(async (o: { format: string; out?: string }) => {
-      if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
-      const format = o.format;
+    .action(async (o: { format?: string; out?: string }) => {
+      const g = program.opts<GlobalOptions>();
+      const format = o.format ?? (g.json ? 'json' : 'csv');
+      if (format !== 'csv' && format !== 'json') throw new UsageError(`--format must be csv or json, not ${format}`);
       const out = o.out === undefined ? undefined : await outFile('--out', o.out);
       await withEngine(program, async (engine) => {
         const { exportUsers } = await import('../engine/export.js');
