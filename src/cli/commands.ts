@@ -68,6 +68,37 @@ async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Pr
   process.stdout.write(out.join('\n') + '\n');
 }
 
+/** A path as an admin would type it here: relative to the working folder when inside it. */
+function shownPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}
+
+/**
+ * Notes for `plan` and `sync` about files waiting in the drop folders of the CSV sources they cover: those
+ * commands never read a dropped file (the daemon and `import` do; `--full` re-reads the file applied last),
+ * so an admin previewing a drop would otherwise see an empty plan and think the file changes nothing. The
+ * files are those the daemon's watcher would take ({@link dropFolderFiles}).
+ */
+async function waitingFileNotes(engine: Engine, sources: string[] | undefined): Promise<string[]> {
+  const { dropFolderFiles } = await import('../../connectors/csv/dropFolder.js');
+  const notes: string[] = [];
+  for (const source of engine.config.sources) {
+    if (!source.csv || (sources?.length && !sources.includes(source.name))) continue;
+    const files = await dropFolderFiles(source.csv);
+    if (files.length === 0) continue;
+    const names = files.slice(0, 3).map((f) => path.basename(f));
+    if (files.length > 3) names.push(`and ${files.length - 3} more`);
+    const one = files.length === 1;
+    notes.push(
+      `${files.length} file${one ? '' : 's'} waiting in ${shownPath(source.csv.folder)}/ (${names.join(', ')}) ${one ? 'is' : 'are'} ` +
+        `not read by plan or sync: the daemon imports ${one ? 'it' : 'them'}, or run: pbxsync import ${one ? shownPath(files[0]!) : 'FILE'}` +
+        (engine.config.sources.filter((s) => s.csv).length > 1 ? ` --source ${source.name}` : ''),
+    );
+  }
+  return notes;
+}
+
 /** Runs one reconciliation with a progress bar (terminal only), prints the outcome, returns its exit code. */
 async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<SyncRequest, 'onProgress'>): Promise<number> {
   const { runSync } = await import('../engine/sync.js');
@@ -76,6 +107,8 @@ async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<Sync
   try {
     const outcome = await runSync(engine, { ...request, onProgress: progress.update });
     progress.stop();
+    // `import` names its file; a sync without inputs reads no dropped file.
+    if (!request.inputs) outcome.plan.notes = [...(outcome.plan.notes ?? []), ...(await waitingFileNotes(engine, request.sources))];
     await printOutcome(outcome, g.json);
     return outcome.exitCode;
   } finally {
@@ -131,6 +164,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
               stream.write(text);
             });
           }
+          plan.notes = [...(plan.notes ?? []), ...(await waitingFileNotes(engine, o.source))];
           await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: out, exitCode: 0 }, g.json);
           setExit(plan.held ? EXIT.held : plan.issues.length || plan.summary.conflicts ? EXIT.partial : EXIT.ok);
         } finally {
