@@ -98,8 +98,23 @@ export function rowsAndBatches<Row>(batches: AsyncGenerator<Row[]>): { rows: Asy
 
 /** The file as a whole cannot be read as CSV (missing, empty, no header, ambiguous header). */
 export class CsvFileError extends TerminalError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, { ...options, code: 'CSV_FILE' });
+  /**
+   * What is wrong, without the file's name ("the file is empty"): for output that names the file already, such
+   * as a read issue (`file: reason`) or a report. The message names the file.
+   */
+  readonly reason: string;
+
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, { cause: options?.cause, code: 'CSV_FILE' });
+    this.reason = options?.reason ?? message;
+  }
+
+  /** `cannot read FILE: …` for an error of the file system (or the decoder) met while opening `file`. */
+  static unreadable(file: string, err: unknown): CsvFileError {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    // Node's own message repeats the path ("ENOENT: no such file or directory, open '/x.csv'").
+    const reason = code ? `cannot read the file (${code})` : `cannot read the file: ${(err as Error).message}`;
+    return new CsvFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err, reason });
   }
 }
 
@@ -279,13 +294,13 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
   let size: number;
   try {
     const st = await stat(file);
-    if (!st.isFile()) throw new CsvFileError(`${file} is not a file`);
+    if (!st.isFile()) throw new CsvFileError(`${file} is not a file`, { reason: 'not a regular file' });
     size = st.size;
   } catch (err) {
     if (err instanceof CsvFileError) throw err;
-    throw new CsvFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw CsvFileError.unreadable(file, err);
   }
-  if (size === 0) throw new CsvFileError(`${file} is empty`);
+  if (size === 0) throw new CsvFileError(`${file} is empty`, { reason: 'the file is empty' });
 
   let encoding: CsvEncoding;
   let bomLength: number;
@@ -300,7 +315,7 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
       bomLength = sniffed.encoding === encoding ? sniffed.bomLength : 0;
     }
   } catch (err) {
-    throw new CsvFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw CsvFileError.unreadable(file, err);
   }
 
   const chunks = utf8Chunks(file, encoding, bomLength, chunkSize, signal);
@@ -351,8 +366,8 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
       }
       await parser.write(next.value);
     }
-    if (!parser.headerSeen) throw new CsvFileError(`${file} has no header line`);
-    if (parser.headerError) throw new CsvFileError(`${file}: ${parser.headerError}`);
+    if (!parser.headerSeen) throw new CsvFileError(`${file} has no header line`, { reason: 'no header line' });
+    if (parser.headerError) throw new CsvFileError(`${file}: ${parser.headerError}`, { reason: parser.headerError });
 
     async function* batches(): AsyncGenerator<Array<CsvRow | PackedRow>> {
       try {
@@ -384,7 +399,7 @@ async function open(file: string, options: OpenCsvOptions, packed: boolean): Pro
   } catch (err) {
     await close();
     if (err instanceof CsvFileError) throw err;
-    throw new CsvFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw CsvFileError.unreadable(file, err);
   }
 }
 

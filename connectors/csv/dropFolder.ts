@@ -78,6 +78,27 @@ export function isCandidateFile(name: string, extensions: readonly string[]): bo
   });
 }
 
+/**
+ * The files waiting in a drop folder: those the watcher takes (see {@link watchDropFolder}), i.e. regular
+ * files directly in `settings.folder` (not in processed/, failed/ or other subfolders) whose names pass
+ * {@link isCandidateFile}, sorted by name. A file still being written counts too: the watcher takes it once
+ * it is complete. An unreadable or missing folder has none.
+ */
+export async function dropFolderFiles(settings: Pick<CsvSourceSettings, 'folder' | 'extensions'>): Promise<string[]> {
+  const root = path.resolve(settings.folder);
+  const names = await readdir(root).catch(() => [] as string[]);
+  const files = await Promise.all(
+    names
+      .filter((name) => isCandidateFile(name, settings.extensions))
+      .sort()
+      .map(async (name) => {
+        const file = path.join(root, name);
+        return (await stat(file).catch(() => undefined))?.isFile() ? file : undefined;
+      }),
+  );
+  return files.filter((f): f is string => f !== undefined);
+}
+
 interface Pending {
   size: number;
   mtimeMs: number;
@@ -286,10 +307,9 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
 
   /** Picks up files that are in the folder but not known yet (a missed event, or one not delivered yet). */
   async function rescan(): Promise<void> {
-    const names = await readdir(root).catch(() => [] as string[]);
+    const files = await dropFolderFiles({ folder: root, extensions: settings.extensions });
     await Promise.all(
-      names.map((name) => {
-        const file = path.join(root, name);
+      files.map((file) => {
         if (pending.has(file) || queue.includes(file) || file === current) return undefined;
         return notice(file);
       }),

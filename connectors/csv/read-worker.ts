@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   try {
     csv = await openCsvFilePacked(input.file, input.options);
   } catch (err) {
-    post({ type: 'refused', message: (err as Error).message, fileError: err instanceof CsvFileError });
+    const fileError = err instanceof CsvFileError;
+    post({ type: 'refused', message: (err as Error).message, reason: fileError ? err.reason : undefined, fileError });
     return;
   }
   const { header, headerLine, encoding, bom, delimiter } = csv;

@@ -4,7 +4,7 @@
 import type { CsvSourceSettings } from '../../src/config/types.js';
 import { describeError } from '../../src/errors/index.js';
 import type { Identity, RecordIssue, SourceEvent } from '../../src/model/index.js';
-import type { CsvFile } from './client.js';
+import { CsvFileError, type CsvFile } from './client.js';
 import { openCsvFileAuto } from './threaded.js';
 import { csvRowToIdentity, duplicateKeyMessage, resolveKeyColumn } from './transform.js';
 
@@ -49,7 +49,8 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
   try {
     csv = await openCsvFileAuto(file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
   } catch (err) {
-    yield fileIssue(describeError(err));
+    // The issue names the file already: the reason alone, or every line would say it twice ("f.csv: f.csv: …").
+    yield fileIssue(err instanceof CsvFileError ? err.reason : describeError(err));
     yield { type: 'end', mode, complete: false };
     return;
   }

@@ -38,7 +38,7 @@ export type ReaderRequest = 'more';
 /** Sent by the worker, in this order: `open` or `refused`; then `rows`…; then `end` or `failed`. */
 export type ReaderMessage =
   | { type: 'open'; header: string[]; headerLine: number; encoding: CsvEncoding; bom: boolean; delimiter: CsvDelimiter }
-  | { type: 'refused'; message: string; fileError: boolean }
+  | { type: 'refused'; message: string; reason?: string; fileError: boolean }
   | { type: 'rows'; rows: Array<CsvRow | PackedRow> }
   | { type: 'end' }
   | { type: 'failed'; message: string };
@@ -74,13 +74,13 @@ export async function openCsvFileThreaded(file: string, options: OpenCsvOptions 
   let opened: Extract<ReaderMessage, { type: 'open' }>;
   try {
     const first = await inbox.next();
-    if (first.type === 'refused') throw first.fileError ? new CsvFileError(first.message) : new CsvFileError(`cannot read ${file}: ${first.message}`);
-    if (first.type !== 'open') throw new CsvFileError(`cannot read ${file}: the reader thread sent ${first.type} first`);
+    if (first.type === 'refused') throw first.fileError ? new CsvFileError(first.message, { reason: first.reason }) : CsvFileError.unreadable(file, new Error(first.message));
+    if (first.type !== 'open') throw new CsvFileError(`cannot read ${file}: the reader thread sent ${first.type} first`, { reason: `the reader thread sent ${first.type} first` });
     opened = first;
   } catch (err) {
     await close();
     if (err instanceof CsvFileError) throw err;
-    throw new CsvFileError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw CsvFileError.unreadable(file, err);
   }
 
   const names = opened.header.filter((name) => name !== '');

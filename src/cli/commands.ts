@@ -1,6 +1,4 @@
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { ServiceConfig } from '../config/types.js';
@@ -10,6 +8,7 @@ import type { SyncOutcome, SyncRequest } from '../engine/sync.js';
 import type { SavedPlan } from '../engine/plans.js';
 import type { StatusReport } from '../engine/status.js';
 import { EXIT, UsageError, formatProblem } from '../errors/index.js';
+import { inputFile, outFile, writeFileAtomically } from './files.js';
 
 // Each command imports what it needs when it runs (`await import`): the daemon, the reconciler, the mapping
 // engine and their libraries are most of pbxsync's start-up time, and `--help`, `validate` or `status` need
@@ -69,6 +68,37 @@ async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Pr
   process.stdout.write(out.join('\n') + '\n');
 }
 
+/** A path as an admin would type it here: relative to the working folder when inside it. */
+function shownPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}
+
+/**
+ * Notes for `plan` and `sync` about files waiting in the drop folders of the CSV sources they cover: those
+ * commands never read a dropped file (the daemon and `import` do; `--full` re-reads the file applied last),
+ * so an admin previewing a drop would otherwise see an empty plan and think the file changes nothing. The
+ * files are those the daemon's watcher would take ({@link dropFolderFiles}).
+ */
+async function waitingFileNotes(engine: Engine, sources: string[] | undefined): Promise<string[]> {
+  const { dropFolderFiles } = await import('../../connectors/csv/dropFolder.js');
+  const notes: string[] = [];
+  for (const source of engine.config.sources) {
+    if (!source.csv || (sources?.length && !sources.includes(source.name))) continue;
+    const files = await dropFolderFiles(source.csv);
+    if (files.length === 0) continue;
+    const names = files.slice(0, 3).map((f) => path.basename(f));
+    if (files.length > 3) names.push(`and ${files.length - 3} more`);
+    const one = files.length === 1;
+    notes.push(
+      `${files.length} file${one ? '' : 's'} waiting in ${shownPath(source.csv.folder)}/ (${names.join(', ')}) ${one ? 'is' : 'are'} ` +
+        `not read by plan or sync: the daemon imports ${one ? 'it' : 'them'}, or run: pbxsync import ${one ? shownPath(files[0]!) : 'FILE'}` +
+        (engine.config.sources.filter((s) => s.csv).length > 1 ? ` --source ${source.name}` : ''),
+    );
+  }
+  return notes;
+}
+
 /** Runs one reconciliation with a progress bar (terminal only), prints the outcome, returns its exit code. */
 async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<SyncRequest, 'onProgress'>): Promise<number> {
   const { runSync } = await import('../engine/sync.js');
@@ -77,6 +107,8 @@ async function syncAndPrint(engine: Engine, g: GlobalOptions, request: Omit<Sync
   try {
     const outcome = await runSync(engine, { ...request, onProgress: progress.update });
     progress.stop();
+    // `import` names its file; a sync without inputs reads no dropped file.
+    if (!request.inputs) outcome.plan.notes = [...(outcome.plan.notes ?? []), ...(await waitingFileNotes(engine, request.sources))];
     await printOutcome(outcome, g.json);
     return outcome.exitCode;
   } finally {
@@ -115,19 +147,25 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('compute and print the plan; change nothing')
     .option('-s, --source <name...>', 'only these sources')
     .option('--full', 'ignore saved cursors and read everything')
-    .option('-o, --out <file>', 'save the plan for `pbxsync apply`')
+    .option('-o, --out <file>', 'save the plan for `pbxsync apply` (in an existing folder)')
     .action(async (o: { source?: string[]; full?: boolean; out?: string }) => {
+      const out = o.out === undefined ? undefined : await outFile('--out', o.out);
       await withEngine(program, async (engine, g) => {
         const { computePlan } = await import('../engine/sync.js');
-        const { savePlan } = await import('../engine/plans.js');
+        const { savedPlanText } = await import('../engine/plans.js');
         const target = await engine.openTarget({ readOnly: true });
         try {
           const { plan, sourceNames } = await computePlan(engine, { sources: o.source, full: !!o.full, dryRun: true, approve: false }, target, {
-            withBasis: !!o.out,
+            withBasis: !!out,
           });
-          let file: string | undefined;
-          if (o.out) file = await savePlan(engine, plan, { sources: sourceNames, full: !!o.full }, path.resolve(o.out));
-          await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: file, exitCode: 0 }, g.json);
+          if (out) {
+            const text = savedPlanText(plan, { sources: sourceNames, full: !!o.full });
+            await writeFileAtomically(out, async (stream) => {
+              stream.write(text);
+            });
+          }
+          plan.notes = [...(plan.notes ?? []), ...(await waitingFileNotes(engine, o.source))];
+          await printOutcome({ runId: plan.runId, plan, reads: [], heldPlanFile: out, exitCode: 0 }, g.json);
           setExit(plan.held ? EXIT.held : plan.issues.length || plan.summary.conflicts ? EXIT.partial : EXIT.ok);
         } finally {
           await target.close();
@@ -174,10 +212,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
       await withEngine(program, async (engine, g) => {
         const source = o.source ?? engine.config.sources.find((s) => s.type === 'csv')?.name;
         if (!source) throw new UsageError(`no csv source in ${engine.config.file}; add one or name it with --source`);
-        const abs = path.resolve(file);
-        await fs.access(abs).catch(() => {
-          throw new UsageError(`cannot read ${file}`);
-        });
+        // A wrong path is the admin's mistake, not a failure of the source: refused before the run starts, so
+        // neither the run history nor the source's health (status, the daemon's alerts) records it.
+        const abs = await inputFile('import:', file);
         setExit(
           await syncAndPrint(engine, g, { sources: [source], full: false, dryRun: !!o.dryRun, approve: !!o.approve, inputs: { [source]: abs } }),
         );
@@ -187,33 +224,23 @@ export function commands(program: Command, setExit: (code: number) => void): voi
   program
     .command('export')
     .description("the PBX's users; csv is the 3CX import format")
-    .option('-f, --format <format>', 'csv or json', 'csv')
-    .option('-o, --out <file>', 'write to a file instead of stdout')
-    .action(async (o: { format: string; out?: string }) => {
-      if (o.format !== 'csv' && o.format !== 'json') throw new UsageError(`--format must be csv or json, not ${o.format}`);
-      const format = o.format;
+    .option('-f, --format <format>', 'csv (the default) or json (the default with --json)')
+    .option('-o, --out <file>', 'write to a file (in an existing folder) instead of stdout')
+    .action(async (o: { format?: string; out?: string }) => {
+      const g = program.opts<GlobalOptions>();
+      const format = o.format ?? (g.json ? 'json' : 'csv');
+      if (format !== 'csv' && format !== 'json') throw new UsageError(`--format must be csv or json, not ${format}`);
+      const out = o.out === undefined ? undefined : await outFile('--out', o.out);
       await withEngine(program, async (engine) => {
         const { exportUsers } = await import('../engine/export.js');
-        if (!o.out) {
+        if (!out) {
           // Piped into a reader that stops early (`| head`): as with any Unix tool, that is the end, not an error.
           return exportUsers(engine, format, process.stdout).catch((err: NodeJS.ErrnoException) => {
             if (err.code !== 'EPIPE') throw err;
           });
         }
         // Written aside and renamed in: a reader of the file never sees half an export.
-        const file = path.resolve(o.out);
-        const temp = `${file}.${process.pid}.tmp`;
-        const stream = createWriteStream(temp);
-        try {
-          await exportUsers(engine, format, stream);
-          stream.end();
-          await finished(stream);
-          await fs.rename(temp, file);
-        } catch (err) {
-          stream.destroy();
-          await fs.rm(temp, { force: true });
-          throw err;
-        }
+        await writeFileAtomically(out, (stream) => exportUsers(engine, format, stream));
       });
     });
 
@@ -225,7 +252,8 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .action(async (id: string, o: { file?: string }) => {
       await withEngine(program, async (engine, g) => {
         const { explain } = await import('../engine/explain.js');
-        const result = await explain(engine, id, { file: o.file ? path.resolve(o.file) : undefined });
+        const file = o.file === undefined ? undefined : await inputFile('--file', o.file);
+        const result = await explain(engine, id, { file });
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
         setExit(result.found ? EXIT.ok : EXIT.failure);

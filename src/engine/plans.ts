@@ -23,12 +23,17 @@ export function plansDir(engine: Engine): string {
   return path.join(engine.config.stateDir, 'plans');
 }
 
-/** Writes a plan file under `<stateDir>/plans/` and returns its path. */
-export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request'], file?: string): Promise<string> {
-  const target = file ?? path.join(plansDir(engine), `${plan.runId}.json`);
-  await mkdir(path.dirname(target), { recursive: true });
+/** The text of a plan file (`plan --out FILE`, a held plan): what {@link SavedPlan} describes. */
+export function savedPlanText(plan: Plan, request: SavedPlan['request']): string {
   const saved: SavedPlan = { version: 1, request, plan: JSON.parse(serializePlan(plan)) };
-  await writeFile(target, JSON.stringify(saved, null, 2) + '\n');
+  return JSON.stringify(saved, null, 2) + '\n';
+}
+
+/** Writes a plan file under `<stateDir>/plans/` (created when missing) and returns its path. */
+export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request']): Promise<string> {
+  const target = path.join(plansDir(engine), `${plan.runId}.json`);
+  await mkdir(path.dirname(target), { recursive: true });
+  await writeFile(target, savedPlanText(plan, request));
   return target;
 }
 

@@ -75,6 +75,8 @@ export interface SummaryJson {
   failed?: Array<{ id: string; error: string }>;
   interrupted?: boolean;
   issues: Plan['issues'];
+  /** What the plan's reader should know that is not an operation or an issue (see Plan.notes). */
+  notes: string[];
 }
 
 /**
@@ -89,6 +91,7 @@ export function summaryJson(plan: Plan, applied?: ApplyReport): SummaryJson {
     operations: plan.operations.map(maskOperation),
     rules: Object.fromEntries(plan.sources.flatMap((s) => (s.rules ? [[s.source, s.rules]] : []))),
     issues: plan.issues,
+    notes: plan.notes ?? [],
   };
   if (applied) {
     base.failed = applied.failed.map((f) => ({ id: f.op.id, error: f.error }));

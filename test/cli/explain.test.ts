@@ -27,6 +27,10 @@ test('explain shows the binding and every mapping decision with its rule, by ext
 
   const unknown = await ws.cli(['explain', '4242', '--file', file]);
   t.is(unknown.code, 1);
+  // A --file that names nothing readable is the admin's mistake (exit 2), not "no source record found".
+  const wrong = await ws.cli(['explain', '1001', '--file', path.join(ws.dir, 'nope.csv')]);
+  t.is(wrong.code, 2);
+  t.regex(wrong.stderr, /^pbxsync: --file \S+nope\.csv does not exist$/m);
 });
 
 test('welcome re-sends the account mail to a user', async (t) => {

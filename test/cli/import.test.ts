@@ -152,3 +152,27 @@ test('a mapping that does not compile: import exits 2, each problem printed once
   const text = (await ws.cli(['status'])).stdout;
   t.regex(text, /^source inbox \(csv\): FAILING at \S+: mapping \S+mapping\.yml has 3 problems:\n {2}\S+mapping\.yml:28:11: department\.create: must be boolean$/m, text);
 });
+
+test('import of a folder, a missing file or an unreadable one is a usage error (exit 2): no run recorded, the source not marked failing', async (t) => {
+  const ws = await makeWorkspace();
+  const cases: Array<[string, RegExp]> = [
+    [ws.inbox, /^pbxsync: import: \S+inbox is a folder; name a CSV file\n$/],
+    [path.join(ws.dir, 'nope.csv'), /^pbxsync: import: \S+nope\.csv does not exist\n$/],
+    [path.join(ws.config, 'x.csv'), /^pbxsync: import: \S+service\.yml\/x\.csv does not exist\n$/],
+  ];
+  if (process.getuid?.() !== 0) {
+    // (root reads files whatever their mode)
+    const locked = await ws.write('locked.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));
+    await fs.chmod(locked, 0o000);
+    cases.push([locked, /^pbxsync: import: \S+locked\.csv cannot be read \(EACCES\)\n$/]);
+  }
+  for (const [file, message] of cases) {
+    const r = await ws.cli(['import', file]);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, message);
+  }
+  const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ health?: unknown }>; runs: unknown[] };
+  t.is(status.sources[0]!.health, undefined, 'the source never ran');
+  t.deepEqual(status.runs, []);
+  t.regex((await ws.cli(['status'])).stdout, /^source inbox \(csv\): never ran$/m);
+});

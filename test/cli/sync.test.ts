@@ -43,3 +43,38 @@ test('sync --full on a CSV source re-applies the file applied last and corrects 
   const users = JSON.parse((await ws.cli(['export', '--format', 'json'])).stdout) as Array<{ extension: string; firstName: string }>;
   t.is(users.find((u) => u.extension === '1001')!.firstName, 'Anna');
 });
+
+test('plan and sync say so when files wait in the drop folder (which they do not read), in text and in --json; import does not', async (t) => {
+  const ws = await makeWorkspace();
+  const quiet = await ws.cli(['plan', '--json']);
+  t.deepEqual(JSON.parse(quiet.stdout).notes, [], 'nothing waiting, nothing said');
+
+  await fs.writeFile(path.join(ws.inbox, 'a.csv'), threeCxCsv([person(1001, 'Anna', 'Smith')]));
+  // What the daemon would not take either: a copy in progress, a dotfile, a subfolder's file.
+  await fs.writeFile(path.join(ws.inbox, 'b.csv.part'), threeCxCsv([person(1002, 'Bob', 'Stone')]));
+  await fs.writeFile(path.join(ws.inbox, '.c.csv'), threeCxCsv([person(1003, 'Cy', 'Doe')]));
+  await fs.mkdir(path.join(ws.inbox, 'processed'));
+  await fs.writeFile(path.join(ws.inbox, 'processed', 'old.csv'), threeCxCsv([person(1004, 'Di', 'Old')]));
+  const one = '1 file waiting in inbox/ (a.csv) is not read by plan or sync: the daemon imports it, or run: pbxsync import inbox/a.csv';
+
+  const plan = await ws.cli(['plan']);
+  t.is(plan.code, 0, plan.stderr);
+  t.regex(plan.stdout, /^Plan \S+: 0 to create/);
+  t.true(plan.stdout.includes(`\n# ${one}\n`), plan.stdout);
+  const planJson = JSON.parse((await ws.cli(['plan', '--json'])).stdout) as { summary: Record<string, number>; notes: string[] };
+  t.deepEqual(planJson.notes, [one]);
+  t.is(planJson.summary.create, 0, 'the summary is unchanged by the note');
+
+  await fs.writeFile(path.join(ws.inbox, 'b.csv'), threeCxCsv([person(1002, 'Bob', 'Stone')]));
+  const two = '2 files waiting in inbox/ (a.csv, b.csv) are not read by plan or sync: the daemon imports them, or run: pbxsync import FILE';
+  for (const args of [['sync'], ['sync', '--full'], ['sync', '--dry-run']]) {
+    const r = await ws.cli([...args, '--json']);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(JSON.parse(r.stdout).notes, [two], args.join(' '));
+  }
+  t.regex((await ws.cli(['sync'])).stdout, /^# 2 files waiting in inbox\/ \(a\.csv, b\.csv\) are not read/m);
+
+  const imported = await ws.cli(['import', path.join(ws.inbox, 'a.csv'), '--json']);
+  t.is(imported.code, 0, imported.stderr);
+  t.deepEqual(JSON.parse(imported.stdout).notes, [], 'import reads the file it names');
+});

@@ -325,12 +325,13 @@ test('empty header cells drop their column from the cells', async (t) => {
   t.deepEqual(rows[0].cells, { Number: '1001', FirstName: 'Anna' });
 });
 
-const unusable: Array<[string, Buffer | undefined, RegExp]> = [
-  ['missing file', undefined, /cannot read .*missing\.csv/],
-  ['empty file', Buffer.alloc(0), /is empty/],
-  ['only a BOM', Buffer.from([0xef, 0xbb, 0xbf]), /has no header line/],
-  ['only empty lines', csvBytes(['', '', '']), /has no header line/],
-  ['a duplicate 3CX column', csvBytes(['Number,FirstName,number', '1001,Anna,1002']), /column Number appears twice in the header/],
+/** Each refusal: its message (which names the file) and its reason (which does not). */
+const unusable: Array<[string, Buffer | undefined, RegExp, string]> = [
+  ['missing file', undefined, /cannot read .*missing\.csv/, 'cannot read the file (ENOENT)'],
+  ['empty file', Buffer.alloc(0), /is empty/, 'the file is empty'],
+  ['only a BOM', Buffer.from([0xef, 0xbb, 0xbf]), /has no header line/, 'no header line'],
+  ['only empty lines', csvBytes(['', '', '']), /has no header line/, 'no header line'],
+  ['a duplicate 3CX column', csvBytes(['Number,FirstName,number', '1001,Anna,1002']), /column Number appears twice in the header/, 'column Number appears twice in the header (columns 1 and 3)'],
 ];
 /** Both readers: the worker-thread one must refuse and stop exactly like the in-thread one. */
 const OPENERS: Array<[string, typeof openCsvFile]> = [
@@ -338,7 +339,7 @@ const OPENERS: Array<[string, typeof openCsvFile]> = [
   ['openCsvFileThreaded', openCsvFileThreaded],
 ];
 
-for (const [name, bytes, message] of unusable) {
+for (const [name, bytes, message, reason] of unusable) {
   for (const [opener, openFile] of OPENERS) {
     test(`${opener} refuses: ${name}`, async (t) => {
       const dir = await tempDir(t);
@@ -346,6 +347,8 @@ for (const [name, bytes, message] of unusable) {
       if (bytes) await writeFile(file, bytes);
       const err = await t.throwsAsync(openFile(file), { instanceOf: CsvFileError });
       t.regex(err?.message ?? '', message);
+      t.true(err?.message.includes(file));
+      t.is((err as CsvFileError).reason, reason);
     });
   }
 }

@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  dropFolderFiles,
   isCandidateFile,
   LeaveFileInPlace,
   moveWithReport,
@@ -169,6 +170,21 @@ test('lock files, temp files, dotfiles, other extensions and subfolders are left
   const left = (await readdir(h.settings.folder)).sort();
   t.deepEqual(left, [...ignored, 'archive', 'processed'].sort());
   t.deepEqual(await readdir(path.join(h.settings.folder, 'archive')), ['old.csv']);
+});
+
+test('dropFolderFiles: the files the watcher takes (candidates, regular files, not in subfolders), by name; none in a missing folder', async (t) => {
+  const dir = await tempDir(t);
+  const settings = csvSettings(dir);
+  t.deepEqual(await dropFolderFiles(settings), []);
+  await mkdir(path.join(settings.folder, 'archive'), { recursive: true });
+  await mkdir(path.join(settings.folder, 'folder.csv'));
+  await mkdir(settings.processed);
+  await writeFile(path.join(settings.processed, 'done.csv'), sample());
+  await writeFile(path.join(settings.folder, 'archive', 'old.csv'), sample());
+  for (const name of ['~$users.csv', 'users.csv.tmp', 'users.csv.part', 'dl.csv.crdownload', '.hidden.csv', 'users.xlsx', 'b.csv', 'a.txt']) {
+    await writeFile(path.join(settings.folder, name), sample());
+  }
+  t.deepEqual(await dropFolderFiles(settings), [path.join(settings.folder, 'a.txt'), path.join(settings.folder, 'b.csv')]);
 });
 
 test('files are processed one at a time, in the order they became complete', async (t) => {
