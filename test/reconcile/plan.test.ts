@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import type { PbxUser } from '../../src/model/index.js';
 import type { Plan } from '../../src/reconcile/types.js';
 import {
   allocate,
@@ -23,6 +24,9 @@ interface Row extends Scenario {
 
 const amanda = pbxUser({ extension: '200', firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com' });
 const anna = (o: Parameters<typeof desired>[0] = {}) => desired({ line: 2, ...o });
+/** Amanda's own row (what `amanda` holds) with these fields on top. */
+const amandaRow = (fields: Partial<PbxUser>, o: Parameters<typeof desired>[0] = {}) =>
+  anna({ ...o, fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', ...fields } });
 
 const reasonOf = (p: Plan, kind: string): string => p.operations.find((o) => o.kind === kind)?.reason ?? '';
 
@@ -368,7 +372,7 @@ const rows: Row[] = [
     name: 'mapped enabled false: a bound enabled user is disabled, without starting a grace period',
     users: [amanda],
     bindings: [binding('a1', 'u200', '200')],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: false })] })],
     ops: ['disable 200 a1 enabled'],
     check: (t, p) => {
       const op = p.operations[0];
@@ -381,7 +385,7 @@ const rows: Row[] = [
     name: 'mapped enabled false with other changes: one disable op carrying them',
     users: [amanda],
     bindings: [binding('a1', 'u200', '200')],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Noelle', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    sources: [read({ desired: [amandaRow({ firstName: 'Noelle', enabled: false })] })],
     ops: ['disable 200 a1 firstName,enabled'],
     check: (t, p) => {
       t.deepEqual(p.operations[0].after, { firstName: 'Noelle', enabled: false });
@@ -392,7 +396,7 @@ const rows: Row[] = [
     name: 'mapped enabled false: an already disabled user is unchanged',
     users: [pbxUser({ enabled: false })],
     bindings: [binding('a1', 'u200', '200')],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: false })] })],
     ops: [],
     check: (t, p) => t.is(p.summary.unchanged, 1),
   },
@@ -400,7 +404,7 @@ const rows: Row[] = [
     name: 'mapped enabled true: a user disabled by hand is enabled again',
     users: [pbxUser({ enabled: false })],
     bindings: [binding('a1', 'u200', '200')],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: true } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: true })] })],
     ops: ['enable 200 a1 enabled'],
     check: (t, p) => {
       t.is(p.operations[0].reason, 'marked enabled in inbox (line 2)');
@@ -411,14 +415,14 @@ const rows: Row[] = [
     name: 'no enabled rule: a user disabled by hand stays disabled',
     users: [pbxUser({ enabled: false })],
     bindings: [binding('a1', 'u200', '200')],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com' } })] })],
+    sources: [read({ desired: [amandaRow({})] })],
     ops: [],
   },
   {
     name: 'mapped enabled true after the removal policy disabled it: the re-enable of the removal policy',
     users: [pbxUser({ enabled: false })],
     bindings: [binding('a1', 'u200', '200', { disabledAt: daysAgo(3) })],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: true } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: true })] })],
     ops: ['enable 200 a1 enabled'],
     check: (t, p) => {
       t.regex(p.operations[0].reason, /^back in inbox \(line 2\): re-enabled/);
@@ -429,7 +433,7 @@ const rows: Row[] = [
     name: 'mapped enabled false after the removal policy disabled it: stays disabled, nothing to do',
     users: [pbxUser({ enabled: false })],
     bindings: [binding('a1', 'u200', '200', { disabledAt: daysAgo(3) })],
-    sources: [read({ desired: [anna({ fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: false })] })],
     ops: [],
   },
   {
@@ -441,7 +445,7 @@ const rows: Row[] = [
   {
     name: 'mapped enabled false: an adoption takes the value over with the user',
     users: [amanda],
-    sources: [read({ desired: [anna({ adopt: ['email'], fields: { firstName: 'Amanda', lastName: 'Camden', email: 'amanda@example.com', enabled: false } })] })],
+    sources: [read({ desired: [amandaRow({ enabled: false }, { adopt: ['email'] })] })],
     ops: ['adopt 200 a1 enabled'],
     check: (t, p) => t.deepEqual([p.operations[0].before, p.operations[0].after], [{ enabled: true }, { enabled: false }]),
   },
