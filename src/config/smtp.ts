@@ -16,7 +16,7 @@ export interface SmtpSettings {
 }
 
 /** Default ports: submission (587) for `smtp://`, implicit TLS (465) for `smtps://`, as nodemailer has them. */
-export const SMTP_DEFAULT_PORTS = { 'smtp:': 587, 'smtps:': 465 } as const;
+const SMTP_DEFAULT_PORTS = { 'smtp:': 587, 'smtps:': 465 } as const;
 
 const SHAPE = 'smtp://host:port or smtps://user:password@host:port';
 const ENCODE_HINT = 'percent-encode a user name or password written out (# as %23, / as %2F, @ as %40, ? as %3F); a ${VARIABLE} in the user-info is encoded by pbxsync';
