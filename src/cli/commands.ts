@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { ServiceConfig } from '../config/types.js';
+import type { SecretSlot } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../engine/engine.js';
 import type { SyncOutcome, SyncRequest } from '../engine/sync.js';
@@ -19,11 +20,23 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-async function withEngine<T>(program: Command, fn: (engine: Engine, opts: GlobalOptions) => Promise<T>): Promise<T> {
+/**
+ * The secrets a one-shot command may use: the PBX's (to read or write it) and the SMTP URL (welcome mails).
+ * The status server's token belongs to `run` alone.
+ */
+const WRITING_SECRETS: readonly SecretSlot[] = ['clientSecret', 'smtpUrl'];
+/** Commands that read the PBX and the state but never send mail. */
+const READING_SECRETS: readonly SecretSlot[] = ['clientSecret'];
+
+async function withEngine<T>(
+  program: Command,
+  fn: (engine: Engine, opts: GlobalOptions) => Promise<T>,
+  secrets: readonly SecretSlot[] = WRITING_SECRETS,
+): Promise<T> {
   const opts = program.opts<GlobalOptions>();
   const { loadConfig } = await import('../config/load.js');
   const { createEngine } = await import('../engine/engine.js');
-  const config = await loadConfig(path.resolve(opts.config));
+  const config = await loadConfig(path.resolve(opts.config), { secrets });
   const logger = await makeLogger(config);
   const engine = await createEngine(config, { logger });
   try {
@@ -170,7 +183,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         } finally {
           await target.close();
         }
-      });
+      }, READING_SECRETS);
     });
 
   program
@@ -241,7 +254,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         }
         // Written aside and renamed in: a reader of the file never sees half an export.
         await writeFileAtomically(out, (stream) => exportUsers(engine, format, stream));
-      });
+      }, READING_SECRETS);
     });
 
   program
@@ -257,7 +270,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
         setExit(result.found ? EXIT.ok : EXIT.failure);
-      });
+      }, READING_SECRETS);
     });
 
   program
@@ -317,7 +330,7 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         const status = await collectStatus(engine);
         if (g.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
         else process.stdout.write(formatStatus(status) + '\n');
-      });
+      }, READING_SECRETS);
     });
 }
 

@@ -16,7 +16,16 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** loadConfig only: called for each warning (inline secret, emergency number in a range, ...). */
   onWarning?: (warning: ConfigProblem) => void;
+  /**
+   * The secrets the caller uses; default all. The others are neither resolved nor checked, and stay unset
+   * in the config: `pbxsync status` must work for an admin whose shell lacks the mail password, and a
+   * one-shot command has no use for the status server's token.
+   */
+  secrets?: readonly SecretSlot[];
 }
+
+/** A secret of service.yml, by the name the loader resolves it under. */
+export type SecretSlot = keyof ResolvedSecrets;
 
 /** The outcome of validateConfig: a config only when there are no problems. */
 export interface ConfigValidation {
@@ -119,6 +128,7 @@ export async function validateConfig(file: string, options: LoadConfigOptions = 
   for (const field of SECRET_FIELDS) {
     const ref = valueAt(raw, field.path);
     if (ref === undefined || !field.applies(raw) || !isSecretRef(ref)) continue;
+    if (options.secrets && !options.secrets.includes(field.slot)) continue;
     const result = await resolveSecretRef(ref, { env: options.env, baseDir, path: formatPath(field.path), url: field.url });
     if (result.problem) problems.push(at(field.path, result.problem));
     if (result.warning) warnings.push(at(field.path, result.warning));
