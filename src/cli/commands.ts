@@ -63,9 +63,6 @@ async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Pr
   const shown = outcome.plan.operations.length > MAX_PRINTED_OPS ? { ...outcome.plan, operations: outcome.plan.operations.slice(0, MAX_PRINTED_OPS) } : outcome.plan;
   const out: string[] = [formatPlan(shown)];
   if (shown !== outcome.plan) out.push(`… and ${outcome.plan.operations.length - MAX_PRINTED_OPS} more operations (--json lists them all)`);
-  for (const issue of outcome.plan.issues) {
-    out.push(`! ${[issue.file, issue.line].filter((x) => x !== undefined).join(':')}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);
-  }
   if (outcome.report) {
     for (const f of outcome.report.failed) out.push(`✗ ${f.op.kind} ${f.op.extension}: ${f.error}`);
     const s = outcome.report.summary;
@@ -74,10 +71,8 @@ async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Pr
         (outcome.report.interrupted ? ' (interrupted)' : ''),
     );
   }
-  if (outcome.plan.held) {
-    out.push(`HELD: ${outcome.plan.held}`);
-    if (outcome.heldPlanFile) out.push(`review it, then approve with: pbxsync apply ${outcome.heldPlanFile}`);
-  }
+  // formatPlan has said why the plan is held (and listed each rejected row) already; what is left is how to go on.
+  if (outcome.plan.held && outcome.heldPlanFile) out.push(`review it, then approve with: pbxsync apply ${outcome.heldPlanFile}`);
   process.stdout.write(out.join('\n') + '\n');
 }
 

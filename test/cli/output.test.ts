@@ -35,3 +35,23 @@ test('a long import shows a progress bar on a terminal, and never when piped or 
   const json = await inTerminal([...dry, '--json'], ws.dir);
   t.notRegex(json, BAR, 'no progress bar with --json');
 });
+
+test('text output names each rejected row once, and a held plan says why once and how to approve it', async (t) => {
+  const ws = await makeWorkspace();
+  const bad = await ws.write(
+    'bad.csv',
+    threeCxCsv([person(911, 'Nine', 'Eleven'), person(1001, 'Anna', 'Smith', { EmailAddress: 'not-an-email' }), person(1002, 'Bob', 'Stone')]),
+  );
+  const partial = await ws.cli(['import', bad]);
+  t.is(partial.code, 4, partial.stderr);
+  t.is(partial.stdout.split('\n').filter((l) => l.includes('emergency number')).length, 1, partial.stdout);
+  t.is(partial.stdout.split('\n').filter((l) => l.includes('not-an-email')).length, 1, partial.stdout);
+
+  const snapshots = await makeWorkspace({ mode: 'snapshot' });
+  const everyone = Array.from({ length: 20 }, (_, i) => person(1100 + i, `F${i}`, `L${i}`));
+  t.is((await snapshots.cli(['import', await snapshots.write('all.csv', threeCxCsv(everyone))])).code, 0);
+  const held = await snapshots.cli(['import', await snapshots.write('few.csv', threeCxCsv(everyone.slice(0, 5)))]);
+  t.is(held.code, 3, held.stderr);
+  t.is(held.stdout.split('\n').filter((l) => l.startsWith('HELD')).length, 1, held.stdout);
+  t.regex(held.stdout, /^review it, then approve with: pbxsync apply \S+/m);
+});
