@@ -127,6 +127,7 @@ function show(field: UserFieldName, value: unknown): string {
  * ~ update 200 Noelle Melton (first name and e-mail changed in hr-csv (line 3))
  *     firstName: Amanda → Noelle
  * ! conflict 300 ... (extension 300 is held by unmanaged user ...)
+ * ? error hr-csv /srv/inbox/staff.csv:7 Number: extension 911 is an emergency number and can never be an extension
  * ```
  * Secrets are masked.
  */
@@ -151,8 +152,9 @@ export function formatPlan(plan: Plan): string {
     }
   }
   for (const issue of plan.issues) {
-    const where = [issue.file, issue.line !== undefined ? `line ${issue.line}` : undefined].filter((x) => x).join(' ');
-    lines.push(`? error ${issue.source}${where ? ` (${where})` : ''}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);
+    // file:line as compilers write it: an editor or terminal opens the row from there.
+    const where = issue.file ? [issue.file, issue.line].filter((x) => x !== undefined).join(':') : issue.line !== undefined ? `line ${issue.line}` : '';
+    lines.push(`? error ${issue.source}${where ? ` ${where}` : ''}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);
   }
   for (const note of plan.notes ?? []) lines.push(`# ${note}`);
   return lines.join('\n') + '\n';
