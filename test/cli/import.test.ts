@@ -191,6 +191,9 @@ test('import FILE, then the nightly full run: the import stays, not the newest f
   t.is(imported.code, 0, imported.stderr);
   t.is(json(imported.stdout).summary.update, 1);
   await fs.rm(fix);
+  const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ lastApplied?: { file: string; runId: string } }> };
+  t.like(status.sources[0]?.lastApplied, { file: fix, runId: json(imported.stdout).runId });
+  t.regex((await ws.cli(['status'])).stdout, /^ {2}applied last: \S+fix\.csv \(run \S+ at \S+\); the nightly full run re-applies it$/m);
 
   const night = await ws.cli(['sync', '--full', '--json']);
   t.is(night.code, 0, night.stderr);
