@@ -170,8 +170,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     if (unchanged.skip) {
       const { plan, reads } = await skippedRun(engine, runId, unchanged.skip, request.inputs ?? {});
       for (const r of reads) if (r.mode === 'full' && r.complete) engine.state.setLastGoodCount(r.source, r.count);
-      // The run that applied this input recorded it as applied last, unless another run applied since (one
-      // that left the PBX and the bindings as they were: an approved plan whose operations all failed).
+      // The run that applied this input recorded it as applied last, unless another input was applied since by
+      // a run that left the PBX and the bindings as they were (an approval, which is never remembered as
+      // converged, that changed nothing).
       const moved = [...unchanged.skip].filter(([name, r]) => engine.state.lastApplied(name)?.runId !== r.runId).map(([name]) => name);
       if (moved.length) await recordLastApplied(engine, { runId, reads, inputs: Object.fromEntries(moved.map((n) => [n, request.inputs![n]!])) });
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.ok });
