@@ -340,6 +340,7 @@ function formatStatus(status: StatusReport): string {
     // The time before the error: an error may run over several lines (a mapping's problems, one per line).
     const at = s.health?.at ? ` at ${s.health.at}` : '';
     lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? `ok${at}` : `FAILING${at}: ${s.health.error ?? ''}`) : 'never ran'}`);
+    if (s.lastApplied) lines.push(`  applied last: ${s.lastApplied.file} (run ${s.lastApplied.runId} at ${s.lastApplied.at}); the nightly full run re-applies it`);
   }
   lines.push('last runs:');
   for (const r of status.runs.slice(0, 10)) {

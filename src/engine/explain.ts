@@ -5,6 +5,7 @@ import type { Identity, PbxUser } from '../model/index.js';
 import type { Decision, MappingResult } from '../mapping/types.js';
 import { readSource } from './read.js';
 import { withoutSecrets } from './export.js';
+import { recordedInputs } from './lastApplied.js';
 
 function reasonsOf(result: MappingResult): Decision[] {
   return result.kind === 'user' ? result.user.reasons : result.reasons;
@@ -51,8 +52,13 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
     if (binding && binding.key.source !== sourceConfig.name) continue;
     const source = engine.sources.get(sourceConfig.name)!;
     const mapping = await engine.mapping(sourceConfig.name);
+    // The input applied last first: processed/ may have been pruned (`csv.keepDays`) or never held it (`import`).
     const inputs: Array<string | undefined> =
-      sourceConfig.type === 'csv' ? (options.file ? [options.file] : await csvCandidates(sourceConfig.csv!.processed)) : [undefined];
+      sourceConfig.type === 'csv'
+        ? options.file
+          ? [options.file]
+          : [...(await recordedInputs(engine, [sourceConfig.name])).map((r) => r.copy), ...(await csvCandidates(sourceConfig.csv!.processed))]
+        : [undefined];
     for (const input of inputs) {
       const read = await readSource({ source, mapping, full: true, input, logger: engine.logger, keepIdentities: true });
       const identity = read.identities?.find((i) => (binding ? i.anchor === binding.key.anchor : matches(i, id)));
@@ -91,7 +97,7 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
     }
     if (found.result.kind === 'invalid') for (const i of found.result.issues) lines.push(`  ! ${i.field ?? ''}: ${i.message}`);
   } else {
-    lines.push('no source record found (CSV sources are looked up in their processed files; name one with --file)');
+    lines.push('no source record found (CSV sources are looked up in the input applied last and their processed files; name one with --file)');
   }
   return {
     found: !!(binding || user || found),

@@ -5,7 +5,14 @@ export interface StatusReport {
   target: { kind: string; users: number | null; welcomePending?: number; error?: string };
   managed: number;
   held: { file: string; reason: string; runId: string; at: string } | null;
-  sources: Array<{ name: string; type: string; mapping: string; health?: { at: string; ok: boolean; error?: string; count?: number } }>;
+  sources: Array<{
+    name: string;
+    type: string;
+    mapping: string;
+    health?: { at: string; ok: boolean; error?: string; count?: number };
+    /** CSV sources: the input applied last, which the nightly full run re-applies. */
+    lastApplied?: { file: string; runId: string; at: string };
+  }>;
   runs: Array<{ runId: string; sources: string[]; startedAt: string; finishedAt?: string; exitCode: number; held?: string | null; error?: string; summary?: unknown }>;
 }
 
@@ -35,12 +42,16 @@ export async function collectStatus(engine: Engine, options: { countTargetUsers?
     target: { kind: engine.config.target.type, users, ...(welcomePending !== undefined ? { welcomePending } : {}), ...(error ? { error } : {}) },
     managed: engine.state.managedCount,
     held: engine.state.held() ?? null,
-    sources: engine.config.sources.map((s) => ({
-      name: s.name,
-      type: s.type,
-      mapping: s.mapping,
-      health: engine.state.sourceHealth(s.name),
-    })),
+    sources: engine.config.sources.map((s) => {
+      const applied = engine.state.lastApplied(s.name);
+      return {
+        name: s.name,
+        type: s.type,
+        mapping: s.mapping,
+        health: engine.state.sourceHealth(s.name),
+        ...(applied ? { lastApplied: { file: applied.file, runId: applied.runId, at: applied.at } } : {}),
+      };
+    }),
     runs: engine.state.runs().slice(0, 20),
   };
 }

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Engine } from './engine.js';
 import { readSource, type MappedRead } from './read.js';
 import type { ActualState, Plan, PlanState } from '../reconcile/types.js';
@@ -10,6 +11,7 @@ import { apply, type ApplyReport } from '../reconcile/apply.js';
 import { acquireLock } from '../state/lock.js';
 import type { HeldPlan } from '../state/store.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
+import { recordLastApplied, recordedInputs } from './lastApplied.js';
 import { EXIT, UsageError, describeError, exitCodeOfError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
@@ -78,11 +80,15 @@ export async function computePlan(
   request: SyncRequest,
   target: Target,
   options: { withBasis?: boolean } = {},
-): Promise<{ runId: string; plan: Plan; reads: MappedRead[]; sourceNames: string[] }> {
+): Promise<{ runId: string; plan: Plan; reads: MappedRead[]; sourceNames: string[]; inputs?: Record<string, string> }> {
   const runId = request.runId ?? newRunId();
   const logger = engine.logger.child({ runId });
   const sourceNames = request.sources?.length ? request.sources : [...engine.sources.keys()];
   for (const name of sourceNames) if (!engine.sources.has(name)) throw new UsageError(`no source named "${name}" in ${engine.config.file}`);
+  // A full run of a CSV source without a file of its own compares with the input that source applied last.
+  const recorded = request.full ? await recordedInputs(engine, sourceNames.filter((name) => !request.inputs?.[name])) : [];
+  const inputs = recorded.length ? { ...request.inputs } : request.inputs;
+  for (const r of recorded) inputs![r.source] = r.copy;
 
   const started = Date.now();
   const reads: MappedRead[] = [];
@@ -94,7 +100,7 @@ export async function computePlan(
       mapping,
       cursor: request.full ? undefined : engine.state.getCursor(name),
       full: request.full,
-      input: request.inputs?.[name],
+      input: inputs?.[name],
       signal: request.signal,
       logger,
       onIdentity: (n) => request.onProgress?.('read', n),
@@ -127,6 +133,10 @@ export async function computePlan(
     const note = `the ${target.kind} target cannot store the mapped options ${unstored.join(', ')}; they are neither compared nor written`;
     planned.notes = [...(planned.notes ?? []), note].sort();
   }
+  for (const r of recorded) {
+    const note = `${r.source}: compared with ${path.basename(r.file)}, the input applied last (run ${r.runId} at ${r.at}), kept as ${r.copy}`;
+    planned.notes = [...(planned.notes ?? []), note].sort();
+  }
   const managedCount = state.bindings.length;
   const guarded = applyGuards(planned, { state, safety: engine.config.safety, managedCount, approved: request.approve });
   // Only a plan that may be saved and approved later needs its basis.
@@ -139,7 +149,7 @@ export async function computePlan(
     summary: guarded.summary,
     held: guarded.held,
   });
-  return { runId, plan: guarded, reads, sourceNames };
+  return { runId, plan: guarded, reads, sourceNames, inputs };
 }
 
 /**
@@ -160,12 +170,17 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     if (unchanged.skip) {
       const { plan, reads } = await skippedRun(engine, runId, unchanged.skip, request.inputs ?? {});
       for (const r of reads) if (r.mode === 'full' && r.complete) engine.state.setLastGoodCount(r.source, r.count);
+      // The run that applied this input recorded it as applied last, unless another input was applied since by
+      // a run that left the PBX and the bindings as they were (an approval, which is never remembered as
+      // converged, that changed nothing).
+      const moved = [...unchanged.skip].filter(([name, r]) => engine.state.lastApplied(name)?.runId !== r.runId).map(([name]) => name);
+      if (moved.length) await recordLastApplied(engine, { runId, reads, inputs: Object.fromEntries(moved.map((n) => [n, request.inputs![n]!])) });
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.ok });
       logger.info('input already applied; skipped', { phase: 'plan', sources: sourceNames, notes: plan.notes, summary: plan.summary });
       return { runId, plan, reads, exitCode: EXIT.ok };
     }
     target = await engine.openTarget({ readOnly: request.dryRun });
-    const { plan, reads } = await computePlan(engine, { ...request, runId, sources: sourceNames }, target);
+    const { plan, reads, inputs } = await computePlan(engine, { ...request, runId, sources: sourceNames }, target);
     if (request.expectBasis && plan.basis !== request.expectBasis) {
       throw new UsageError(
         'the saved plan no longer matches the sources and the PBX (its basis changed); run `pbxsync plan` again and review the new plan',
@@ -181,8 +196,9 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       // (Unless its file was deleted meanwhile: then it is saved anew.)
       let heldPlanFile = same && (await fs.access(same.file).then(() => true, () => false)) ? same.file : undefined;
       if (!heldPlanFile) {
-        const inputs = await keepInputs(engine, runId, request.inputs);
-        heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs });
+        // A full run's recorded input too: approving applies what was reviewed, whatever is recorded by then.
+        const kept = await keepInputs(engine, runId, inputs);
+        heldPlanFile = await savePlan(engine, plan, { sources: sourceNames, full: request.full, inputs: kept });
         // This plan is what those sources would do now: an older one held for them is out of date.
         await forgetHeldPlans(engine, (p) => sameSources(p.sources, sourceNames), `superseded by the plan held by run ${runId}`);
         engine.state.addHeldPlan({ file: heldPlanFile, reason: plan.held, runId, at: new Date().toISOString(), sources: sourceNames, basis: plan.basis });
@@ -223,6 +239,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     // Closed first: the embedded store commits what is left on close, and the revision recorded must be final.
     await target.close();
     target = undefined;
+    await recordLastApplied(engine, { runId, reads, inputs });
     await engine.state.save();
     await recordConverged(engine, { runId, plan, report, reads, fingerprints: unchanged.fingerprints, inputs: request.inputs });
     await recordRun(engine, { runId, sourceNames, startedAt, plan, report, exitCode });

@@ -75,6 +75,22 @@ export interface ConvergedInput {
 }
 
 /**
+ * The input a CSV source applied last (drop folder, `import`, an approved plan), whose copy the nightly full
+ * reconciliation re-reads (see engine/lastApplied.ts).
+ */
+export interface LastAppliedInput {
+  /** The file as the run named it (the drop-folder path, the admin's file, a held plan's copy). */
+  file: string;
+  /** SHA-256 of its bytes, as copied. */
+  sha256: string;
+  /** Its size in bytes. */
+  size: number;
+  /** The run that applied it. */
+  runId: string;
+  at: string;
+}
+
+/**
  * The state as one document. On disk the bindings live apart from the rest (see {@link StateStore}):
  * `state.json` holds everything but them; a `state.json` from before that still has them here, and they are
  * read once and moved to `bindings.json` by the next save.
@@ -89,6 +105,8 @@ export interface StateData {
   sourceHealth: Record<string, SourceHealth>;
   /** Per source: the last input applied completely (absent in state files written before it existed). */
   converged?: Record<string, ConvergedInput>;
+  /** Per CSV source: the input it applied last (absent in state files written before it existed). */
+  lastApplied?: Record<string, LastAppliedInput>;
 }
 
 /** Runs kept in the history. */
@@ -431,6 +449,22 @@ export class StateStore {
     if (input === undefined) delete all[source];
     else all[source] = { ...input };
     this.db.data.converged = all;
+  }
+
+  /** The input a CSV source applied last, if it is recorded. */
+  lastApplied(source: string): LastAppliedInput | undefined {
+    const a = this.db.data.lastApplied?.[source];
+    return a ? { ...a } : undefined;
+  }
+
+  /** Records (or, with undefined, forgets) the input a CSV source applied last; its copy is the caller's. */
+  setLastApplied(source: string, input: LastAppliedInput | undefined): void {
+    const all = this.db.data.lastApplied ?? {};
+    if (input === undefined && !(source in all)) return;
+    this.stateDirty = true;
+    if (input === undefined) delete all[source];
+    else all[source] = { ...input };
+    this.db.data.lastApplied = all;
   }
 
   /**

@@ -33,6 +33,19 @@ test('explain shows the binding and every mapping decision with its rule, by ext
   t.regex(wrong.stderr, /^pbxsync: --file \S+nope\.csv does not exist$/m);
 });
 
+test('explain without --file finds the record in the input applied last, also when it is in no processed/ folder', async (t) => {
+  const ws = await makeWorkspace();
+  const file = await ws.write('admin/staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith', { Department: 'Sales' })]));
+  t.is((await ws.cli(['import', file])).code, 0);
+  await fs.rm(file);
+  const r = await ws.cli(['explain', 'anna.smith@example.com', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const data = JSON.parse(r.stdout);
+  t.is(data.verdict, 'user');
+  t.is(data.source.origin.file, path.join(ws.stateDir, 'last-applied', 'inbox.csv'));
+  t.truthy((data.decisions as Array<{ field: string; value?: unknown }>).find((d) => d.field === 'department' && d.value === 'Sales'));
+});
+
 test('welcome re-sends the account mail to a user', async (t) => {
   const ws = await makeWorkspace();
   const file = await ws.write('staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));

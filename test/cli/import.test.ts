@@ -176,3 +176,31 @@ test('import of a folder, a missing file or an unreadable one is a usage error (
   t.deepEqual(status.runs, []);
   t.regex((await ws.cli(['status'])).stdout, /^source inbox \(csv\): never ran$/m);
 });
+
+test('import FILE, then the nightly full run: the import stays, not the newest file in processed/; the file may even be gone', async (t) => {
+  const ws = await makeWorkspace();
+  // What the daemon applied earlier and moved to processed/.
+  const monday = await ws.write('inbox/monday.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')]));
+  t.is((await ws.cli(['import', monday])).code, 0);
+  await fs.mkdir(path.join(ws.inbox, 'processed'));
+  await fs.rename(monday, path.join(ws.inbox, 'processed', 'monday.csv'));
+
+  // The admin fixes a name with a one-shot import of a file kept in their own folder, then tidies it away.
+  const fix = await ws.write('admin/fix.csv', threeCxCsv([person(1001, 'Annabel', 'Smith')]));
+  const imported = await ws.cli(['import', fix, '--json']);
+  t.is(imported.code, 0, imported.stderr);
+  t.is(json(imported.stdout).summary.update, 1);
+  await fs.rm(fix);
+  const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ lastApplied?: { file: string; runId: string } }> };
+  t.like(status.sources[0]?.lastApplied, { file: fix, runId: json(imported.stdout).runId });
+  t.regex((await ws.cli(['status'])).stdout, /^ {2}applied last: \S+fix\.csv \(run \S+ at \S+\); the nightly full run re-applies it$/m);
+
+  const night = await ws.cli(['sync', '--full', '--json']);
+  t.is(night.code, 0, night.stderr);
+  const { unchanged, ...counts } = json(night.stdout).summary;
+  t.deepEqual(counts, { create: 0, update: 0, disable: 0, enable: 0, delete: 0, adopt: 0, conflicts: 0, errors: 0 });
+  t.is(unchanged, 1, 'compared with the one row of fix.csv');
+  t.regex(night.stdout, /inbox: compared with fix\.csv, the input applied last/);
+  const names = (await exported(ws)).map((u) => [u.extension, u.firstName]);
+  t.deepEqual(names.sort(), [['1001', 'Annabel'], ['1002', 'Bob']]);
+});

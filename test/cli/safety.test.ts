@@ -88,6 +88,26 @@ test('--approve lets a held import through; a saved plan whose basis changed is 
   t.is(await enabledCount(ws), 10);
 });
 
+test('a held snapshot approved with import --approve: the nightly full run keeps the approved state, not the older file in processed/', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  // The daemon applied all.csv and moved it to processed/; half.csv was held and went to failed/.
+  const all = await ws.write('inbox/all.csv', threeCxCsv(staff(20)));
+  t.is((await ws.cli(['import', all])).code, 0);
+  await fs.mkdir(`${ws.inbox}/processed`);
+  await fs.rename(all, `${ws.inbox}/processed/all.csv`);
+  const half = await ws.write('inbox/failed/half.csv', threeCxCsv(staff(10)));
+  t.is((await ws.cli(['import', half])).code, 3);
+
+  const approved = await ws.cli(['import', half, '--approve', '--json']);
+  t.is(approved.code, 0, approved.stderr);
+  t.is(last(approved.stdout).summary.disable, 10);
+
+  const night = await ws.cli(['sync', '--full', '--json']);
+  t.is(night.code, 0, night.stdout + night.stderr);
+  t.like(last(night.stdout).summary, { create: 0, update: 0, disable: 0, enable: 0, delete: 0 });
+  t.is(await enabledCount(ws), 10, 'the users the admin approved removing stay disabled');
+});
+
 test('a snapshot far smaller than the last good read removes nobody and is held', async (t) => {
   const ws = await wideOpenSnapshotWorkspace();
   t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);

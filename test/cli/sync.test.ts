@@ -10,16 +10,18 @@ function summary(stdout: string): Record<string, number> {
   return JSON.parse(stdout.trim().split('\n').pop()!).summary;
 }
 
-test('sync --full on a CSV source re-applies the file applied last and corrects drift made by hand; a plain sync reads nothing', async (t) => {
+test('sync --full on a CSV source re-applies the input applied last and corrects drift made by hand; a plain sync reads nothing', async (t) => {
   const ws = await makeWorkspace();
+  // From before pbxsync recorded what it applied: files in processed/ are no record of it, so nothing is read.
   const processed = path.join(ws.inbox, 'processed');
   await fs.mkdir(processed, { recursive: true });
   await fs.writeFile(path.join(processed, 'old.csv'), threeCxCsv([person(1001, 'Old', 'File')]));
-  await new Promise((r) => setTimeout(r, 20));
-  await fs.writeFile(path.join(processed, 'staff.csv'), threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')]));
-  await fs.writeFile(path.join(processed, 'staff.csv.report.json'), '{}');
+  const before = await ws.cli(['sync', '--full', '--json']);
+  t.is(before.code, 0, before.stderr);
+  t.is(summary(before.stdout).create, 0);
+  t.regex(before.stderr, /no input recorded as applied by this source/);
 
-  const first = await ws.cli(['sync', '--full', '--json']);
+  const first = await ws.cli(['import', await ws.write('staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone')])), '--json']);
   t.is(first.code, 0, first.stderr);
   t.is(summary(first.stdout).create, 2);
 
