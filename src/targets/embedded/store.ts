@@ -9,6 +9,7 @@ import type { Logger } from '../../log.js';
 import type { UserFields } from '../../model/index.js';
 import { JsonDocumentFile, forEachLine } from './document.js';
 import { BufferedFileWriter, WRITE_BUFFER_BYTES } from '../../util/buffered-writer.js';
+import { tightenMode } from '../../util/fs.js';
 import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCredentials } from './rules.js';
 
 /**
@@ -210,10 +211,24 @@ export class EmbeddedStore {
         break;
       }
     }
+    if (!this.readOnly) await this.tightenModes();
     this.documentBytes = (await fs.stat(this.file).catch(() => undefined))?.size ?? 0;
     this.documentUsers = this.db.data.users.length;
     // Stop holding the parsed document twice (once as the array, once through the maps).
     this.db.data = emptyDocument(this.installIdValue);
+  }
+
+  /** Both files hold every user's generated credentials: owner only, also when an older version made them 0644. */
+  private async tightenModes(): Promise<void> {
+    for (const file of [this.file, this.journalFile]) {
+      const was = await tightenMode(file);
+      if (was !== undefined) {
+        this.logger.warn('the PBX store file was readable by others; made it readable by its owner only (it holds credentials)', {
+          file,
+          mode: `0${was.toString(8)}`,
+        });
+      }
+    }
   }
 
   private build(doc: StoreDocument, entries: JournalEntry[], documentExists: boolean): void {
@@ -583,7 +598,8 @@ async function appendJournalEntry(
   deleted: string[],
   departments: StoredDepartment[] | undefined,
 ): Promise<number> {
-  const handle = await fs.open(file, 'a');
+  // 0600 (applies when the append creates the file): the journal holds what the document holds, credentials too.
+  const handle = await fs.open(file, 'a', 0o600);
   try {
     const out = new BufferedFileWriter(handle, buffer);
     await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[\n`);
