@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
 import { collectStatus } from '../engine/status.js';
+import { sendDueWelcomes } from '../engine/welcome.js';
 import { createMetrics } from './metrics.js';
 import { startStatusServer } from './status.js';
 import { createScheduler } from './scheduler.js';
@@ -130,6 +131,8 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
   });
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
+  // Before the watchers: a file dropped meanwhile would otherwise find the store locked by this.
+  await sendDueWelcomes(engine, scheduler.signal);
   /** Tells the admins what the run of `source` changed (a held plan, a source failing or working again). */
   /** Tells what a run of `source` changed; after a dropped file that went to failed/, with that file's alert. */
   const alertAfter = async (source: string, failed?: { report: CsvReport; folder: string }): Promise<void> => {
