@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
 import { collectStatus } from '../engine/status.js';
+import { sendDueWelcomes } from '../engine/welcome.js';
 import { createMetrics } from './metrics.js';
 import { startStatusServer } from './status.js';
 import { createScheduler } from './scheduler.js';
@@ -15,6 +16,7 @@ import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../conne
 import type { CsvReport } from '../../connectors/csv/report.js';
 import { pruneMovedFiles } from '../../connectors/csv/retention.js';
 import { EXIT, describeError, isRetryable } from '../errors/index.js';
+import { acquireDaemonLock } from '../state/lock.js';
 
 /** Builds the report written beside a processed or failed drop-folder file. */
 export function csvReportFor(file: string, source: string, startedAt: Date, outcome: SyncOutcome): CsvReport {
@@ -85,10 +87,25 @@ export interface DaemonOptions {
 
 /**
  * The daemon: a status server, the drop-folder watchers, the poll and nightly schedules. Never runs two
- * reconciliations of one source at once. SIGTERM/SIGINT stop it cleanly: no new work is taken, the
- * operation in flight finishes (or is journaled), the state is saved, then the process exits 0.
+ * reconciliations of one source at once, and refuses to start when another daemon runs on the same state
+ * folder (LockedError, exit 1). SIGTERM/SIGINT stop it cleanly: no new work is taken, the operation in
+ * flight finishes (or is journaled), the state is saved, then the process exits 0. A second signal while
+ * stopping is logged and changes nothing; a third exits at once with 1 (as a crash would, which the journal
+ * recovers from).
  */
 export async function runDaemon(config: ServiceConfig, options: DaemonOptions): Promise<number> {
+  const logger = options.logger;
+  const releaseDaemonLock = await acquireDaemonLock(config.stateDir, {
+    onCompromised: (err) => logger.error('lost the daemon lock of the state folder; another daemon may start on it', { stateDir: config.stateDir, error: err.message }),
+  });
+  try {
+    return await runLocked(config, options);
+  } finally {
+    await releaseDaemonLock().catch((err) => logger.warn('could not release the daemon lock', { error: describeError(err) }));
+  }
+}
+
+async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise<number> {
   const logger = options.logger;
   const metrics = createMetrics();
   const engine = await createEngine(config, { logger, metrics });
@@ -114,6 +131,8 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   });
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
+  // Before the watchers: a file dropped meanwhile would otherwise find the store locked by this.
+  await sendDueWelcomes(engine, scheduler.signal);
   /** Tells the admins what the run of `source` changed (a held plan, a source failing or working again). */
   /** Tells what a run of `source` changed; after a dropped file that went to failed/, with that file's alert. */
   const alertAfter = async (source: string, failed?: { report: CsvReport; folder: string }): Promise<void> => {
@@ -192,20 +211,41 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
   });
   options.onReady?.({ statusUrl: status.url });
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+  // Listeners stay until the daemon has stopped: with Node's default handler a second SIGTERM (an impatient
+  // admin, systemd and a terminal's Ctrl-C together) killed the process in the middle of its checkpoint.
+  let signals = 0;
+  let stopRequested: (() => void) | undefined;
+  const requested = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
       logger.info('stopping', { signal });
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    options.stopSignal?.then(() => stop('request'));
+      stopRequested?.();
+    } else if (signals === 2) {
+      logger.warn('already stopping; finishing the operation in flight and saving the state (a third signal exits at once)', { signal });
+    } else {
+      logger.error('third signal: exiting at once without finishing; the next start recovers from the journal', { signal });
+      process.exit(EXIT.failure);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  options.stopSignal?.then(() => {
+    if (signals === 0) logger.info('stopping', { signal: 'request' });
+    signals = Math.max(signals, 1);
+    stopRequested?.();
   });
 
-  await scheduler.stop();
-  for (const close of closers) await close().catch((err) => logger.warn('close failed', { error: describeError(err) }));
-  await engine.state.save();
-  await engine.close();
+  try {
+    await requested;
+    await scheduler.stop();
+    for (const close of closers) await close().catch((err) => logger.warn('close failed', { error: describeError(err) }));
+    await engine.state.save();
+    await engine.close();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
   logger.info('stopped');
   return EXIT.ok;
 }

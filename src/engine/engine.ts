@@ -34,8 +34,11 @@ export interface Engine {
    * @throws ConfigError when the file cannot be read or does not compile.
    */
   mapping(sourceName: string): Promise<Mapping>;
-  /** Opens the target. `readOnly` opens the embedded store without taking its lock (export, status, plan). */
-  openTarget(options?: { readOnly?: boolean }): Promise<Target>;
+  /**
+   * Opens the target. `readOnly` opens the embedded store without taking its lock (export, status, plan);
+   * `signal` (the daemon stopping) stops its welcome e-mails (see EmbeddedTargetOptions.signal).
+   */
+  openTarget(options?: { readOnly?: boolean; signal?: AbortSignal }): Promise<Target>;
   /**
    * A token that changes whenever the target's users change, read without opening it; undefined when the
    * target has none (3CX: users change there without pbxsync knowing).
@@ -83,6 +86,7 @@ export async function createEngine(config: ServiceConfig, options: EngineOptions
           logger: options.logger,
           webClientUrl: config.provisioning.publicUrl,
           readOnly: openOptions?.readOnly,
+          signal: openOptions?.signal,
         });
       }
       // Loaded on first use: the 3CX client (axios and its agents) costs ~0.1 s at every start otherwise.

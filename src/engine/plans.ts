@@ -7,6 +7,7 @@ import { copyFile, mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/p
 import path from 'node:path';
 import type { Engine } from './engine.js';
 import { describeError } from '../errors/index.js';
+import { tightenMode } from '../util/fs.js';
 import type { Logger } from '../log.js';
 import type { Plan } from '../reconcile/types.js';
 import { serializePlan } from '../reconcile/serialize.js';
@@ -33,7 +34,10 @@ export function savedPlanText(plan: Plan, request: SavedPlan['request']): string
 export async function savePlan(engine: Engine, plan: Plan, request: SavedPlan['request']): Promise<string> {
   const target = path.join(plansDir(engine), `${plan.runId}.json`);
   await mkdir(path.dirname(target), { recursive: true });
-  await writeFile(target, savedPlanText(plan, request));
+  // 0600 like every file of the state folder that may tell more than the status page: a plan masks the
+  // secrets, but names every user and the changes to them.
+  await writeFile(target, savedPlanText(plan, request), { mode: 0o600 });
+  await tightenMode(target);
   return target;
 }
 
@@ -49,6 +53,8 @@ export async function keepInputs(engine: Engine, runId: string, inputs?: Record<
   for (const [source, file] of Object.entries(inputs)) {
     const copy = path.join(dir, `${runId}.${source}${path.extname(file) || '.csv'}`);
     await copyFile(file, copy);
+    // The copy takes the input's mode, and an input may carry PINs (the 3CX CSV's VMPIN column).
+    await tightenMode(copy);
     kept[source] = copy;
   }
   return kept;

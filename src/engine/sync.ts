@@ -179,7 +179,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       logger.info('input already applied; skipped', { phase: 'plan', sources: sourceNames, notes: plan.notes, summary: plan.summary });
       return { runId, plan, reads, exitCode: EXIT.ok };
     }
-    target = await engine.openTarget({ readOnly: request.dryRun });
+    target = await engine.openTarget({ readOnly: request.dryRun, signal: request.signal });
     const { plan, reads, inputs } = await computePlan(engine, { ...request, runId, sources: sourceNames }, target);
     if (request.expectBasis && plan.basis !== request.expectBasis) {
       throw new UsageError(

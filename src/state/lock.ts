@@ -18,3 +18,28 @@ export async function acquireLock(stateDir: string, options: LockOptions = {}): 
   const lockPath = path.join(stateDir, LOCK_NAME);
   return lockResource(stateDir, { ...options, lockPath, lockedMessage: `another pbxsync process is applying (lock ${lockPath})` });
 }
+
+/** The daemon's lock directory inside the state folder, held for as long as `pbxsync run` runs. */
+export const DAEMON_LOCK_NAME = 'pbxsync.daemon.lock';
+
+/**
+ * Takes the state folder's daemon lock, so only one `pbxsync run` works on a state folder (two would both
+ * watch the inbox and race for its files). Separate from {@link acquireLock}: one-shot commands (sync,
+ * import, plan) keep working next to a running daemon, taking the apply lock per run as the daemon does.
+ * Held for the daemon's lifetime; a lock left by a killed daemon is taken over at once (see lockResource).
+ *
+ * @throws LockedError naming the state folder and the pid of the daemon holding it, when one runs.
+ */
+export async function acquireDaemonLock(stateDir: string, options: LockOptions = {}): Promise<() => Promise<void>> {
+  await mkdir(stateDir, { recursive: true });
+  const lockPath = path.join(stateDir, DAEMON_LOCK_NAME);
+  // WARNING: proper-lockfile keys the locks a process holds by resource, so this one must not be stateDir
+  // (the apply lock's): the daemon holds both, and releasing one would stop refreshing the other.
+  return lockResource(path.join(stateDir, 'pbxsync.daemon'), {
+    ...options,
+    lockPath,
+    lockedMessage: (pid) =>
+      `another pbxsync daemon${pid ? ` (pid ${pid})` : ''} is already running on the state folder ${path.resolve(stateDir)} ` +
+      `(lock ${lockPath}); stop it first, or give this one another stateDir`,
+  });
+}

@@ -42,11 +42,12 @@ function alive(pid: number): boolean {
  * process is gone (same host), the lock is taken over at once instead of after the stale period, so a
  * run started right after a crash does not fail.
  *
- * @throws LockedError with `lockedMessage` when a live process holds it.
+ * @throws LockedError with `lockedMessage` (given the holder's pid when the lock names one) when a live
+ *   process holds it.
  */
 export async function lockResource(
   resource: string,
-  options: LockOptions & { lockPath: string; lockedMessage: string },
+  options: LockOptions & { lockPath: string; lockedMessage: string | ((holderPid: number | undefined) => string) },
 ): Promise<() => Promise<void>> {
   const lockPath = options.lockPath;
   await mkdir(path.dirname(lockPath), { recursive: true });
@@ -74,7 +75,8 @@ export async function lockResource(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
     const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
+    const named = Number.isInteger(pid) && pid > 0;
+    if (named && pid !== process.pid && !alive(pid)) {
       await rm(lockPath, { recursive: true, force: true });
       try {
         return await take();
@@ -82,6 +84,7 @@ export async function lockResource(
         if ((again as NodeJS.ErrnoException).code !== 'ELOCKED') throw again;
       }
     }
-    throw new LockedError(options.lockedMessage, { cause: err });
+    const message = typeof options.lockedMessage === 'string' ? options.lockedMessage : options.lockedMessage(named ? pid : undefined);
+    throw new LockedError(message, { cause: err });
   }
 }

@@ -6,12 +6,23 @@ import { SMTPServer } from 'smtp-server';
  * A real SMTP server on loopback that takes `delayMs` per message: it makes the welcome mails of a big import
  * slow enough that a test can interrupt the process in the middle of applying, at a moment chosen by
  * watching the journal, not by a timer. With `auth`, it takes mail only after a login with exactly that
- * user and password (plain AUTH on loopback) and counts the refused logins.
+ * user and password (plain AUTH on loopback) and counts the refused logins. With `holdAfter`, messages after
+ * that many are received (and counted) but never answered until `release()`: mails the server has while the
+ * client waits for its reply, the moment a crash leaves them in doubt.
  */
 export async function slowSmtp(
   delayMs: number,
-  options: { auth?: { user: string; pass: string } } = {},
-): Promise<{ port: number; received: () => number; messages: () => string[]; refusedLogins: () => number; close: () => Promise<void> }> {
+  options: { auth?: { user: string; pass: string }; holdAfter?: number } = {},
+): Promise<{
+  port: number;
+  received: () => number;
+  messages: () => string[];
+  refusedLogins: () => number;
+  release: () => void;
+  close: () => Promise<void>;
+}> {
+  let holdAfter = options.holdAfter ?? Infinity;
+  const held: Array<() => void> = [];
   let received = 0;
   let refusedLogins = 0;
   const messages: string[] = [];
@@ -31,7 +42,8 @@ export async function slowSmtp(
       stream.on('end', () => {
         received++;
         messages.push(Buffer.concat(chunks).toString('utf8'));
-        setTimeout(() => callback(), delayMs);
+        if (received > holdAfter) held.push(() => callback());
+        else setTimeout(() => callback(), delayMs);
       });
     },
   });
@@ -44,6 +56,10 @@ export async function slowSmtp(
     received: () => received,
     messages: () => [...messages],
     refusedLogins: () => refusedLogins,
+    release: () => {
+      holdAfter = Infinity;
+      for (const answer of held.splice(0)) answer();
+    },
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -62,6 +62,8 @@ export class JsonDocumentFile implements Adapter<StoreDocument> {
     const { users, ...head } = doc;
     const handle = await fs.open(this.temp, 'w', 0o600);
     try {
+      // A temp file left by a crash keeps its old mode through open('w'), and the rename would pass it on.
+      await handle.chmod(0o600);
       const prefix = JSON.stringify({ ...head, users: [] });
       // `{"version":1,...,"users":[` + one user per line + `]}`: the head's own serialisation with the array
       // left open.

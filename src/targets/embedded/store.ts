@@ -9,6 +9,7 @@ import type { Logger } from '../../log.js';
 import type { UserFields } from '../../model/index.js';
 import { JsonDocumentFile, forEachLine } from './document.js';
 import { BufferedFileWriter, WRITE_BUFFER_BYTES } from '../../util/buffered-writer.js';
+import { tightenMode } from '../../util/fs.js';
 import { DEFAULT_DEPARTMENT, compareExtensions, describeHolder, type StoredCredentials } from './rules.js';
 
 /**
@@ -53,6 +54,12 @@ export interface StoredUser extends Omit<UserFields, 'vmPin'> {
   welcomeSentAt: string | null;
   /** A welcome e-mail was due but could not be sent; `sendWelcome` retries it. */
   welcomePending: boolean;
+  /**
+   * Set (durably) just before the welcome e-mail goes to the mail server, cleared when its outcome is recorded.
+   * Still set when the store is opened: the process stopped while the server had the mail, so it may or may
+   * not have arrived (see EmbeddedTarget.drainWelcomes). Absent from most users (JSON leaves undefined out).
+   */
+  welcomeSendingAt?: string;
 }
 
 /** The lowdb document. */
@@ -210,10 +217,24 @@ export class EmbeddedStore {
         break;
       }
     }
+    if (!this.readOnly) await this.tightenModes();
     this.documentBytes = (await fs.stat(this.file).catch(() => undefined))?.size ?? 0;
     this.documentUsers = this.db.data.users.length;
     // Stop holding the parsed document twice (once as the array, once through the maps).
     this.db.data = emptyDocument(this.installIdValue);
+  }
+
+  /** Both files hold every user's generated credentials: owner only, also when an older version made them 0644. */
+  private async tightenModes(): Promise<void> {
+    for (const file of [this.file, this.journalFile]) {
+      const was = await tightenMode(file);
+      if (was !== undefined) {
+        this.logger.warn('the PBX store file was readable by others; made it readable by its owner only (it holds credentials)', {
+          file,
+          mode: `0${was.toString(8)}`,
+        });
+      }
+    }
   }
 
   private build(doc: StoreDocument, entries: JournalEntry[], documentExists: boolean): void {
@@ -266,6 +287,13 @@ export class EmbeddedStore {
     const due: StoredUser[] = [];
     for (const u of this.byIdMap.values()) if (u.welcomePending && u.email) due.push(u);
     return due.sort((a, b) => compareExtensions(a.extension, b.extension)).map((u) => u.id);
+  }
+
+  /** Users whose welcome e-mail was with the mail server when a process stopped (see StoredUser.welcomeSendingAt). */
+  welcomesInDoubt(): StoredUser[] {
+    const out: StoredUser[] = [];
+    for (const u of this.byIdMap.values()) if (u.welcomeSendingAt !== undefined && u.welcomePending) out.push(u);
+    return out.sort((a, b) => compareExtensions(a.extension, b.extension));
   }
 
   /** Number of users. */
@@ -583,7 +611,8 @@ async function appendJournalEntry(
   deleted: string[],
   departments: StoredDepartment[] | undefined,
 ): Promise<number> {
-  const handle = await fs.open(file, 'a');
+  // 0600 (applies when the append creates the file): the journal holds what the document holds, credentials too.
+  const handle = await fs.open(file, 'a', 0o600);
   try {
     const out = new BufferedFileWriter(handle, buffer);
     await out.add(`{"seq":${JSON.stringify(seq)},"upsert":[\n`);

@@ -40,6 +40,11 @@ export interface EmbeddedTargetOptions {
   compactMinBytes?: number;
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * Aborted when the process stops (SIGTERM): no further welcome e-mail is started (they stay pending for the
+   * next session), and those already with the mail server get {@link STOP_MAIL_GRACE_MS} to finish.
+   */
+  signal?: AbortSignal;
 }
 
 /** A user as `status` and `export --format json` show it: no credentials, plus the status tags. */
@@ -60,6 +65,12 @@ const WELCOME_LANES = 4;
 
 /** Failed welcome e-mails in a row after which the rest of the queue waits for the next run. */
 const WELCOME_FAILURES_BEFORE_PAUSE = 3;
+
+/**
+ * How long a stop waits for welcome e-mails already with the mail server. Past it they are left in doubt
+ * (sent again at the next start), so a hung mail server cannot hold a stop past systemd's TimeoutStopSec.
+ */
+export const STOP_MAIL_GRACE_MS = 15_000;
 
 /**
  * The built-in PBX user store (DESIGN §5), the default target. Every write is checked against the seeds'
@@ -114,9 +125,17 @@ export class EmbeddedTarget implements Target {
       lockStaleMs: this.options.lockStaleMs,
       compactMinBytes: this.options.compactMinBytes,
     });
-    // Mails left due by an earlier process (stopped between a commit and its mails, or the mail server
-    // failed) go out with this session's first commit.
-    if (!this.options.readOnly && this.options.mail.welcome) this.welcomeQueue = this.store.pendingWelcomeIds();
+    if (this.options.readOnly) return;
+    const inDoubt = this.store.welcomesInDoubt();
+    if (inDoubt.length > 0) {
+      this.options.logger.warn(
+        'welcome e-mails were with the mail server when pbxsync stopped without recording the outcome; they are sent again, so these users may get the same e-mail (same credentials) twice',
+        { extensions: inDoubt.map((u) => u.extension) },
+      );
+    }
+    // Mails left due by an earlier process (stopped before or while sending them, or the mail server failed)
+    // go out with this session's first commit.
+    if (this.options.mail.welcome) this.welcomeQueue = this.store.pendingWelcomeIds();
   }
 
   /** Random id of this PBX install (stable across restarts). */
@@ -356,29 +375,52 @@ export class EmbeddedTarget implements Target {
     await store.commit();
   }
 
+  /**
+   * Sends the welcome e-mails of `ids`, {@link WELCOME_LANES} at a time. Each round is marked
+   * `welcomeSendingAt` and committed before its mails go out, and the round's outcomes (sent, or still
+   * pending) are committed with the next round's marks (the last ones by commit()). So a crash re-sends at
+   * most the round in flight, not every mail of the checkpoint. Exactly once is impossible here: between the
+   * server's acceptance and its commit a mail is in doubt, and an in-doubt mail is sent again at the next
+   * open (logged there): a second mail with the same credentials beats a user who never gets any.
+   */
   private async drainWelcomes(ids: string[]): Promise<void> {
     const store = this.db();
+    const { signal, logger } = this.options;
     let next = 0;
     let failuresInARow = 0;
     let paused = false;
-    const lane = async (): Promise<void> => {
-      while (!paused && next < ids.length) {
+    while (!paused && next < ids.length) {
+      if (signal?.aborted) {
+        logger.info('stopping: welcome e-mails not sent yet stay pending for the next start', { pending: store.pendingWelcomeIds().length });
+        return;
+      }
+      const at = this.now().toISOString();
+      const round: StoredUser[] = [];
+      while (round.length < WELCOME_LANES && next < ids.length) {
         const user = store.getById(ids[next++]!);
         if (!user || !user.welcomePending || !user.email) continue;
-        try {
-          await this.deliverWelcome(user);
-          failuresInARow = 0;
-        } catch {
-          if (++failuresInARow >= WELCOME_FAILURES_BEFORE_PAUSE) paused = true;
-        }
+        user.welcomeSendingAt = at;
+        store.touch(user);
+        round.push(user);
       }
-    };
-    const lanes: Promise<void>[] = [];
-    for (let i = 0; i < Math.min(WELCOME_LANES, ids.length); i++) lanes.push(lane());
-    await Promise.all(lanes);
+      if (round.length === 0) break;
+      await store.commit();
+      const sent = await settledUnlessStopped(round.map((user) => this.deliverWelcome(user).then(() => true, () => false)), signal);
+      if (!sent) {
+        logger.warn('stopping: welcome e-mails still with the mail server after the grace period; they are sent again at the next start', {
+          extensions: round.map((u) => u.extension),
+          graceMs: STOP_MAIL_GRACE_MS,
+        });
+        return;
+      }
+      for (const ok of sent) {
+        if (ok) failuresInARow = 0;
+        else if (++failuresInARow >= WELCOME_FAILURES_BEFORE_PAUSE) paused = true;
+      }
+    }
     if (paused) {
       const left = ids.length - next;
-      this.options.logger.warn('welcome e-mails paused after repeated failures; they stay pending for the next run', {
+      logger.warn('welcome e-mails paused after repeated failures; they stay pending for the next run', {
         pendingNotTried: left,
       });
     }
@@ -431,8 +473,10 @@ export class EmbeddedTarget implements Target {
     try {
       await this.mailer.send(message);
     } catch (err) {
-      if (!user.welcomePending && store.getById(user.id) === user) {
+      // Refused or never delivered: no longer in doubt, still due.
+      if (store.getById(user.id) === user && (!user.welcomePending || user.welcomeSendingAt !== undefined)) {
         user.welcomePending = true;
+        user.welcomeSendingAt = undefined;
         store.touch(user);
       }
       this.options.logger.warn('welcome e-mail not sent; it stays pending until sendWelcome succeeds', {
@@ -447,7 +491,33 @@ export class EmbeddedTarget implements Target {
     if (store.getById(user.id) !== user) return;
     user.welcomeSentAt = this.now().toISOString();
     user.welcomePending = false;
+    user.welcomeSendingAt = undefined;
     store.touch(user);
+  }
+}
+
+/**
+ * Waits for `work`; once `signal` aborts, for at most {@link STOP_MAIL_GRACE_MS} more. Undefined when that ran
+ * out first (the work goes on unawaited).
+ */
+async function settledUnlessStopped<T>(work: Array<Promise<T>>, signal: AbortSignal | undefined): Promise<T[] | undefined> {
+  const all = Promise.all(work);
+  if (!signal) return all;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = (resolve: (v: undefined) => void) => () => {
+    timer = setTimeout(() => resolve(undefined), STOP_MAIL_GRACE_MS);
+  };
+  let listener: (() => void) | undefined;
+  const gaveUp = new Promise<undefined>((resolve) => {
+    listener = onAbort(resolve);
+    if (signal.aborted) listener();
+    else signal.addEventListener('abort', listener, { once: true });
+  });
+  try {
+    return await Promise.race([all, gaveUp]);
+  } finally {
+    if (listener) signal.removeEventListener('abort', listener);
+    clearTimeout(timer);
   }
 }
 

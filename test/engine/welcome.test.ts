@@ -1,0 +1,31 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { closedPort, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
+import { storedUsers } from '../helpers/store.js';
+import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
+
+test('the daemon sends the welcome mails left due at its start, without waiting for a run that writes', async (t) => {
+  const down = await closedPort();
+  const ws = await makeWorkspace({ mail: smtpMailConfig(down) });
+  const file = await ws.write('staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone'), person(1003, 'Cleo', 'Rae')]));
+  const imported = await ws.cli(['import', file]);
+  t.is(imported.code, 0, imported.stdout + imported.stderr);
+  t.is((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).filter((u) => u.welcomePending).length, 3, 'the mail server was down');
+
+  const smtp = await slowSmtp(1);
+  t.teardown(() => smtp.close());
+  await fs.writeFile(ws.config, (await fs.readFile(ws.config, 'utf8')).replace(smtpMailConfig(down), smtpMailConfig(smtp.port)));
+  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let logs = '';
+  child.stderr.on('data', (d) => (logs += d));
+  child.stdout.on('data', (d) => (logs += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor('daemon start', () => logs.includes('pbxsync running'));
+  t.is(smtp.received(), 3, logs);
+  child.kill('SIGTERM');
+  t.is(await exited, 0, logs);
+  t.true((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).every((u) => !u.welcomePending && u.welcomeSentAt !== null));
+});
