@@ -63,6 +63,15 @@ test('explain without --file: what pbxsync knows, found by e-mail, extension or 
   t.regex(text.stdout, new RegExp(`^extension 1000: allocated from 1000-1999 \\(the next free number\\) by run ${createRun} on .+; sticky: bound to inbox/bob\\.stone@example\\.com since `, 'm'));
   t.regex(text.stdout, /^PBX user: 1000 Bob Stone <bob\.stone@example\.com>, role users, department DEFAULT, enabled$/m);
 
+  // In his export Bob's row has its Number: it is still his record (the mapping decisions come with it).
+  const exportFile = path.join(ws.dir, 'export.csv');
+  t.is((await ws.cli(['export', '--out', exportFile])).code, 0);
+  const withRecord = await ws.cli(['explain', 'bob.stone@example.com', '--file', exportFile, '--json']);
+  t.is(withRecord.code, 0, withRecord.stderr);
+  const bobRecord = JSON.parse(withRecord.stdout);
+  t.like(bobRecord, { managedBy: { anchor: 'bob.stone@example.com' }, source: { name: 'inbox', anchor: '1000' }, verdict: 'user' });
+  t.truthy((bobRecord.decisions as Array<{ field: string; value?: unknown }>).find((d) => d.field === 'extension' && d.value === '1000'));
+
   // Disabled by a later file (Disabled=1, still no Number): since that run, which is also the last to touch him.
   const second = await ws.write('second.csv', threeCxCsv([person('', 'Bob', 'Stone', { Disabled: '1' })]));
   const disabled = await ws.cli(['import', second, '--json']);
