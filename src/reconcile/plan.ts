@@ -327,8 +327,8 @@ class Planner {
    * record stays what its anchor says, and the conflicts that follow name the holder.
    */
   private recognise(entries: Entry[]): void {
-    const present = new Set<string>();
-    for (const e of entries) present.add(e.ks);
+    // Built at the first candidate: in a run where every record has its binding (most runs) it is not needed.
+    let present: Set<string> | undefined;
     const taken = new Set<string>();
     for (const e of entries) {
       const how = e.d.matchBound;
@@ -342,6 +342,7 @@ class Planner {
       }
       if (!b || b.key.source !== e.d.key.source) continue;
       const ks = keyString(b.key);
+      present ??= new Set(entries.map((x) => x.ks));
       if (present.has(ks) || taken.has(ks)) continue;
       taken.add(ks);
       e.d = { ...e.d, key: b.key };
