@@ -6,7 +6,7 @@ import { describeError } from '../../src/errors/index.js';
 import type { Identity, RecordIssue, SourceEvent } from '../../src/model/index.js';
 import { CsvFileError, type CsvFile } from './client.js';
 import { openCsvFileAuto } from './threaded.js';
-import { csvRowToIdentity, duplicateKeyMessage, resolveKeyColumn } from './transform.js';
+import { csvRowToIdentity, duplicateKeyMessage, resolveKey } from './transform.js';
 
 /** Options of {@link readCsvFile}. */
 export interface ReadCsvFileOptions {
@@ -23,7 +23,7 @@ const REQUIRED_COLUMNS = ['FirstName'] as const;
 /**
  * Reads a CSV file as a source read.
  *
- * - The good rows as `identities` events, a batch of rows each (anchor = key column, see {@link resolveKeyColumn}).
+ * - The good rows as `identities` events, a batch of rows each (anchor = the key column's cell, see {@link resolveKey}).
  * - One `issue` per rejected row, with line, column and (when known) the key: a row that cannot be parsed, a
  *   row without a key, and the second and later rows with a key already seen in this file ("duplicate
  *   extension 1001, first on line 3"; the first row wins).
@@ -56,7 +56,8 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
   }
 
   try {
-    const keyColumn = resolveKeyColumn(settings.keyColumn, csv.header);
+    const key = resolveKey(settings.keyColumn, csv.header);
+    const keyColumn = key.columns[0];
     const missing = [keyColumn, ...REQUIRED_COLUMNS].filter((c) => !csv.header.includes(c));
     if (missing.length > 0) {
       const what = missing.length === 1 ? `column ${missing[0]}` : `columns ${missing.join(', ')}`;
@@ -69,7 +70,7 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
       return;
     }
 
-    const ctx = { source, file, keyColumn };
+    const ctx = { source, file, key };
     const firstLine = new Map<string, number>();
     let lost = 0;
     // A batch of rows becomes one `identities` event, cut where an issue comes between (events keep file order).
@@ -82,7 +83,7 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
           lost++;
           issue = result.issue;
         } else {
-          const { identity } = result;
+          const { identity, keyColumn: column } = result;
           const first = firstLine.get(identity.anchor);
           if (first === undefined) {
             firstLine.set(identity.anchor, row.line);
@@ -93,9 +94,9 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
             source,
             file,
             line: row.line,
-            field: keyColumn,
+            field: column,
             record: identity.anchor,
-            message: duplicateKeyMessage(keyColumn, identity.anchor, first),
+            message: duplicateKeyMessage(column, identity.anchor, first),
           };
         }
         if (identities.length > 0) {

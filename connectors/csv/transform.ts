@@ -6,18 +6,34 @@ import type { Identity, RecordIssue } from '../../src/model/index.js';
 import type { CsvRow } from './client.js';
 import { canonicalColumn, SECRET_COLUMNS } from './columns.js';
 
-/** The column `auto` falls back to when the header has no `Number`. */
 const EMAIL_COLUMN = 'EmailAddress';
 const NUMBER_COLUMN = 'Number';
 
 /**
- * The key column for a header: `auto` means `Number` when the header has it, else `EmailAddress`; any other
- * setting is canonicalised like a header cell (`number` → `Number`), so configuration and file may differ in
- * case.
+ * How the rows of one file are keyed.
+ *
+ * - `keyColumn: auto` and a header with `Number`: per row, the `Number` when the cell is filled, else the
+ *   `EmailAddress` (when the header has it). The 3CX mapping allocates an extension for an empty Number, and
+ *   the e-mail is what recognises that row in the next file, before and after it has a number.
+ * - `auto` and a header without `Number`: the `EmailAddress`.
+ * - Any other setting: that one column, canonicalised like a header cell (`number` → `Number`), so
+ *   configuration and file may differ in case; a row with that cell empty is rejected.
  */
-export function resolveKeyColumn(setting: string, header: readonly string[]): string {
-  if (setting.trim().toLowerCase() === 'auto') return header.includes(NUMBER_COLUMN) ? NUMBER_COLUMN : EMAIL_COLUMN;
-  return canonicalColumn(setting);
+export interface CsvKey {
+  /** The columns a row's anchor is taken from, in order: the first with a value. */
+  columns: readonly string[];
+  /**
+   * True for `auto`: the anchor may be a Number or an e-mail, so each identity says which (Identity.matchBound)
+   * and a row is recognised as the user bound under the other one.
+   */
+  auto: boolean;
+}
+
+/** Resolves the `keyColumn` setting for a file's header (see {@link CsvKey}). */
+export function resolveKey(setting: string, header: readonly string[]): CsvKey {
+  if (setting.trim().toLowerCase() !== 'auto') return { columns: [canonicalColumn(setting)], auto: false };
+  if (!header.includes(NUMBER_COLUMN)) return { columns: [EMAIL_COLUMN], auto: true };
+  return { columns: header.includes(EMAIL_COLUMN) ? [NUMBER_COLUMN, EMAIL_COLUMN] : [NUMBER_COLUMN], auto: true };
 }
 
 /**
@@ -30,29 +46,44 @@ export function anchorOf(cells: Readonly<Record<string, string>>, keyColumn: str
   return keyColumn === EMAIL_COLUMN ? value.toLowerCase() : value;
 }
 
+/** The key of one row: the first of the key's columns with a value, and that value as anchor. */
+export function rowKey(cells: Readonly<Record<string, string>>, key: CsvKey): { column: string; anchor: string } | undefined {
+  for (const column of key.columns) {
+    const anchor = anchorOf(cells, column);
+    if (anchor !== undefined) return { column, anchor };
+  }
+  return undefined;
+}
+
 /** What a CSV row belongs to. */
 export interface CsvTransformContext {
   /** Source name. */
   source: string;
   /** File the row came from, for `origin` and issues. */
   file: string;
-  /** Resolved key column (see {@link resolveKeyColumn}). */
-  keyColumn: string;
+  /** The file's key (see {@link resolveKey}). */
+  key: CsvKey;
 }
 
-/** Either the identity a row describes or the reason it describes none. */
-export type CsvRowResult = { identity: Identity; issue?: undefined } | { identity?: undefined; issue: RecordIssue };
+/**
+ * Either the identity a row describes, with the column its anchor came from, or the reason it describes none.
+ */
+export type CsvRowResult =
+  | { identity: Identity; keyColumn: string; issue?: undefined }
+  | { identity?: undefined; keyColumn?: undefined; issue: RecordIssue };
 
 /**
  * Turns one row into an Identity: the key cell is the anchor, the cells are the attributes (as they are: the
  * mapping decides what they mean), no groups, never disabled (a 3CX `Disabled` column is a PBX field the
- * mapping reads, not the source account state). A row with a read problem or without a key yields an issue.
+ * mapping reads, not the source account state). With an `auto` key the identity also says whether its
+ * anchor is the extension or the e-mail (`matchBound`). A row with a read problem or without a key yields an
+ * issue.
  */
 export function csvRowToIdentity(row: CsvRow, ctx: CsvTransformContext): CsvRowResult {
   if (row.problem) {
     // The cells of a broken row may be shifted, so the "key" can be any neighbouring value; it is named as a
     // hint for the reader of the report, but never when it equals a secret cell of the row (a PIN).
-    let record = anchorOf(row.cells, ctx.keyColumn);
+    let record = rowKey(row.cells, ctx.key)?.anchor;
     for (const secret of SECRET_COLUMNS) {
       const value = row.cells[secret];
       if (record !== undefined && value && value.toLowerCase() === record.toLowerCase()) record = undefined;
@@ -68,28 +99,35 @@ export function csvRowToIdentity(row: CsvRow, ctx: CsvTransformContext): CsvRowR
       },
     };
   }
-  const anchor = anchorOf(row.cells, ctx.keyColumn);
-  if (anchor === undefined) {
+  const found = rowKey(row.cells, ctx.key);
+  if (found === undefined) {
+    return { issue: { source: ctx.source, file: ctx.file, line: row.line, ...missingKey(ctx.key) } };
+  }
+  const identity: Identity = {
+    source: ctx.source,
+    anchor: found.anchor,
+    attributes: row.cells,
+    groups: [],
+    disabled: false,
+    origin: { file: ctx.file, line: row.line },
+  };
+  if (ctx.key.auto) identity.matchBound = found.column === NUMBER_COLUMN ? 'extension' : 'email';
+  return { identity, keyColumn: found.column };
+}
+
+/** The issue of a row without a key: the column to fill in, and why. */
+function missingKey(key: CsvKey): { field: string; message: string } {
+  const [first, second] = key.columns;
+  if (!key.auto) return { field: first, message: `no value in key column ${first}` };
+  if (second !== undefined) {
     return {
-      issue: {
-        source: ctx.source,
-        file: ctx.file,
-        line: row.line,
-        field: ctx.keyColumn,
-        message: `no value in key column ${ctx.keyColumn}`,
-      },
+      field: second,
+      message: `no ${first} and no ${second}: a row without an extension needs its e-mail address, which recognises it in later files`,
     };
   }
-  return {
-    identity: {
-      source: ctx.source,
-      anchor,
-      attributes: row.cells,
-      groups: [],
-      disabled: false,
-      origin: { file: ctx.file, line: row.line },
-    },
-  };
+  return first === NUMBER_COLUMN
+    ? { field: first, message: `no ${first}, and the file has no ${EMAIL_COLUMN} column to recognise the row by` }
+    : { field: first, message: `no value in key column ${first}` };
 }
 
 /**

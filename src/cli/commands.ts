@@ -254,17 +254,18 @@ export function commands(program: Command, setExit: (code: number) => void): voi
 
   program
     .command('explain')
-    .description('for an identity (anchor, e-mail) or an extension: every mapping decision and why')
-    .argument('<id>', 'anchor, e-mail address or extension')
-    .option('-f, --file <csv>', 'CSV file to look the identity up in (default: the newest processed files)')
+    .description('for an identity (anchor, e-mail) or an extension: what pbxsync knows of it, every mapping decision and why')
+    .argument('<id>', 'e-mail address, extension, anchor or source/anchor')
+    .option('-f, --file <csv>', 'CSV file to look the source record up in (default: the newest processed files)')
     .action(async (id: string, o: { file?: string }) => {
       await withEngine(program, async (engine, g) => {
         const { explain } = await import('../engine/explain.js');
         const file = o.file === undefined ? undefined : await inputFile('--file', o.file);
         const result = await explain(engine, id, { file });
+        // An id that names nothing pbxsync knows is the admin's to correct, like `welcome` of an unknown extension.
+        if (!result.found) throw new UsageError(result.text);
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');
         else process.stdout.write(result.text + '\n');
-        setExit(result.found ? EXIT.ok : EXIT.failure);
       }, READING_SECRETS);
     });
 

@@ -44,7 +44,7 @@ export interface CsvSourceSettings {
   failed: string;
   /** `upsert`: each file adds or changes users. `snapshot`: each file is the whole population of the source. */
   mode: 'upsert' | 'snapshot';
-  /** Column whose value is the identity anchor; `auto`: `Number` when present, else `EmailAddress`. */
+  /** Column whose value is the identity anchor; `auto`: per row, `Number` when filled, else `EmailAddress` (see connectors/csv/transform.ts resolveKey). */
   keyColumn: string;
   /** `auto` detects comma or semicolon from the header line. */
   delimiter: 'auto' | ',' | ';' | '\t';

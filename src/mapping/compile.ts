@@ -6,7 +6,7 @@ import { compileFields, fieldRulePaths } from './fields.js';
 import { compileRole } from './roles.js';
 import { compileScope } from './scope.js';
 import type { MappingSpec } from './spec.js';
-import type { Decision, Mapping, MappingResult, RemovalPolicy } from './types.js';
+import type { Decision, DesiredUser, Mapping, MappingResult, RemovalPolicy } from './types.js';
 import type { Subject } from './values.js';
 
 const NO_VALUES: readonly unknown[] = [];
@@ -69,19 +69,18 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
     for (const step of steps) step(subject, out);
     const request = extension(subject, out);
     if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: reasons() };
-    return {
-      kind: 'user',
-      user: {
-        key,
-        fields: out.fields,
-        extension: request,
-        createDepartments,
-        sendWelcome,
-        adopt: adopt.length ? [...adopt] : noItems(),
-        disabledInSource: identity.disabled,
-        reasons: reasons(),
-        origin: identity.origin,
-      },
+    const user: DesiredUser = {
+      key,
+      fields: out.fields,
+      extension: request,
+      createDepartments,
+      sendWelcome,
+      adopt: adopt.length ? [...adopt] : noItems(),
+      disabledInSource: identity.disabled,
+      reasons: reasons(),
+      origin: identity.origin,
     };
+    if (identity.matchBound) user.matchBound = identity.matchBound;
+    return { kind: 'user', user };
   }
 }

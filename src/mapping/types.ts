@@ -52,6 +52,8 @@ export interface DesiredUser {
   disabledInSource: boolean;
   reasons: Decision[];
   origin?: IdentityOrigin;
+  /** The identity's Identity.matchBound: how the planner may recognise it under another anchor. */
+  matchBound?: 'extension' | 'email';
 }
 
 /** The result of mapping one identity. */

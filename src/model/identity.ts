@@ -17,6 +17,14 @@ export interface Identity {
   deleted?: boolean;
   /** Where it was read from, for error messages and `explain`. */
   origin?: IdentityOrigin;
+  /**
+   * What the anchor stands for, when a source anchors its records by one of several values (a CSV source with
+   * `keyColumn: auto`: the Number when filled, else the e-mail). Then a record whose anchor has no binding is
+   * still the user its source manages under another anchor: with `extension`, the user bound at the
+   * extension the mapping gives the record; with `email`, the user whose e-mail is the record's mapped one.
+   * Absent: the anchor alone identifies the record.
+   */
+  matchBound?: 'extension' | 'email';
 }
 
 /** Location of a record in its source. */

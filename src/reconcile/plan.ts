@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ExtensionAllocator, extensionProblem } from '../mapping/numbering.js';
-import type { AdoptionMatch, DesiredUser, NumberRange } from '../mapping/types.js';
+import type { AdoptionMatch, DesiredUser, ExtensionRequest, NumberRange } from '../mapping/types.js';
 import { keyString, noItems, type PbxUser, type RecordIssue, type UserFieldName, type UserFields } from '../model/index.js';
 import { FIELD_LABELS, FIELD_ORDER, canonicalJson, joinHuman, normaliseField, sameField, userName } from './fields.js';
 import type {
@@ -215,6 +215,7 @@ class Planner {
   private readonly notes: string[] = [];
   private readonly newDepartments = new Map<string, string>();
   private unchanged = 0;
+  private readonly rangeTexts = new Map<NumberRange[], string>();
 
   constructor(private readonly input: PlanInput) {
     this.now = input.state.now;
@@ -293,6 +294,7 @@ class Planner {
         cmp(a.ks, b.ks) ||
         cmp(canonicalJson(a.d), canonicalJson(b.d)),
     );
+    this.recognise(all);
     const seen = new Set<string>();
     const out: Entry[] = [];
     for (const e of all) {
@@ -310,6 +312,42 @@ class Planner {
       out.push(e);
     }
     return out;
+  }
+
+  /**
+   * Re-keys each record whose anchor has no binding but which its source says may be known by another
+   * (DesiredUser.matchBound: a CSV `keyColumn: auto` row is anchored by its Number, or by its e-mail when the
+   * Number is empty) to the binding it stands for: with `extension`, the binding of its source at the
+   * record's fixed extension; with `email`, the binding of its source whose PBX user has the record's e-mail.
+   * So a user created from a row without a Number is the same user when its export (Number filled in) comes
+   * back, and a row without a Number updates the user a numbered row created.
+   *
+   * A binding is taken only when no record of this run has its anchor (that record is the binding's) and no
+   * earlier record (source, line order) took it; a crash-recovery create keeps its own key. Otherwise the
+   * record stays what its anchor says, and the conflicts that follow name the holder.
+   */
+  private recognise(entries: Entry[]): void {
+    // Built at the first candidate: in a run where every record has its binding (most runs) it is not needed.
+    let present: Set<string> | undefined;
+    const taken = new Set<string>();
+    for (const e of entries) {
+      const how = e.d.matchBound;
+      if (!how || this.bindingByKey.has(e.ks) || this.pendingByKey.has(e.ks)) continue;
+      let b: Binding | undefined;
+      if (how === 'extension') {
+        if (e.d.extension.kind === 'fixed') b = this.bindingByExt.get(e.d.extension.value);
+      } else if (e.fields.email) {
+        const u = this.holders.email.get(e.fields.email);
+        b = u && this.bindingByUserId.get(u.id);
+      }
+      if (!b || b.key.source !== e.d.key.source) continue;
+      const ks = keyString(b.key);
+      present ??= new Set(entries.map((x) => x.ks));
+      if (present.has(ks) || taken.has(ks)) continue;
+      taken.add(ks);
+      e.d = { ...e.d, key: b.key };
+      e.ks = ks;
+    }
   }
 
   /**
@@ -683,7 +721,9 @@ class Planner {
       problems.push(...this.extensionProblems(entry, extension));
     }
     problems.push(...this.uniqueProblems(entry, entry.fields, undefined), ...this.departmentProblems(entry, entry.fields));
+    let allocated = false;
     if (problems.length === 0 && extension === undefined && req.kind === 'allocate') {
+      allocated = true;
       extension = allocator.next(req.ranges);
       if (extension === undefined) {
         problems.push({ field: 'extension', holder: 'numbering', message: `no free extension in ${formatRanges(req.ranges)}` });
@@ -712,11 +752,24 @@ class Planner {
       fields: entry.shape.createFields,
       reason: binding
         ? `the bound PBX user was deleted by hand; re-created with its bound extension ${ext} (${entry.ks} ${this.where(entry)})`
-        : this.where(entry, 'new '),
+        : allocated
+          ? flat(this.where(entry, 'new '), '; extension allocated from ', this.rangesText(req))
+          : this.where(entry, 'new '),
       sendWelcome: entry.d.sendWelcome,
       origin: entry.d.origin,
       name: userName(entry.fields),
     });
+  }
+
+  /** The ranges of an allocation as text, once per ranges list (a mapping's requests share theirs). */
+  private rangesText(req: ExtensionRequest): string {
+    if (req.kind !== 'allocate') return '';
+    let text = this.rangeTexts.get(req.ranges);
+    if (text === undefined) {
+      text = formatRanges(req.ranges);
+      this.rangeTexts.set(req.ranges, text);
+    }
+    return text;
   }
 
   private extensionProblems(entry: Entry, ext: string): Problem[] {

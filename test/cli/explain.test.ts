@@ -25,8 +25,10 @@ test('explain shows the binding and every mapping decision with its rule, by ext
   t.regex(text.stdout, /binding: inbox\/1001 → extension 1001/);
   t.regex(text.stdout, /role = "system_owners"/);
 
+  // An id that names nothing is the admin's to correct (exit 2, as `welcome 9999`), said on stderr.
   const unknown = await ws.cli(['explain', '4242', '--file', file]);
-  t.is(unknown.code, 1);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^pbxsync: nothing known about 4242: no binding, no PBX user with that extension or e-mail, and no source record in \S+staff\.csv$/m);
   // A --file that names nothing readable is the admin's mistake (exit 2), not "no source record found".
   const wrong = await ws.cli(['explain', '1001', '--file', path.join(ws.dir, 'nope.csv')]);
   t.is(wrong.code, 2);
@@ -44,6 +46,67 @@ test('explain without --file finds the record in the input applied last, also wh
   t.is(data.verdict, 'user');
   t.is(data.source.origin.file, path.join(ws.stateDir, 'last-applied', 'inbox.csv'));
   t.truthy((data.decisions as Array<{ field: string; value?: unknown }>).find((d) => d.field === 'department' && d.value === 'Sales'));
+});
+
+test('explain without --file: what pbxsync knows, found by e-mail, extension or anchor (managing source, anchor, why the extension, role, department, disabled since, last run)', async (t) => {
+  const ws = await makeWorkspace({ safety: 'safety: { maxDisablePercent: 100, maxDisables: 10, minSourceRatio: 0.5, removal: { action: disable, graceDays: 30 } }' });
+  const first = await ws.write('first.csv', threeCxCsv([person(1001, 'Anna', 'Smith', { Role: 'System Owner', Department: 'Sales' }), person('', 'Bob', 'Stone')]));
+  const created = await ws.cli(['import', first, '--json']);
+  t.is(created.code, 0, created.stderr);
+  const createRun = JSON.parse(created.stdout).runId as string;
+  const explain = async (id: string) => {
+    const r = await ws.cli(['explain', id, '--json']);
+    t.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+
+  // Anna is anchored by her Number; her e-mail finds her all the same (it said "not managed" before).
+  for (const id of ['anna.smith@example.com', 'ANNA.SMITH@example.com', '1001', 'inbox/1001']) {
+    const anna = await explain(id);
+    t.deepEqual(anna.managedBy, { source: 'inbox', anchor: '1001' }, id);
+    t.like(anna.user, { extension: '1001', role: 'system_owners', department: 'Sales', enabled: true });
+    t.is(anna.lastChange.runId, createRun);
+    t.is(anna.lastChange.op, 'create');
+  }
+  // Bob had no Number: anchored by his e-mail, his extension allocated.
+  const text = await ws.cli(['explain', '1000']);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /^binding: inbox\/bob\.stone@example\.com → extension 1000 /m);
+  t.regex(text.stdout, /^managed by source inbox \(csv, mapping \S+3cx-csv\.yml\), anchor bob\.stone@example\.com$/m);
+  t.regex(text.stdout, new RegExp(`^extension 1000: allocated from 1000-1999 \\(the next free number\\) by run ${createRun} on .+; sticky: bound to inbox/bob\\.stone@example\\.com since `, 'm'));
+  t.regex(text.stdout, /^PBX user: 1000 Bob Stone <bob\.stone@example\.com>, role users, department DEFAULT, enabled$/m);
+
+  // In his export Bob's row has its Number: it is still his record (the mapping decisions come with it).
+  const exportFile = path.join(ws.dir, 'export.csv');
+  t.is((await ws.cli(['export', '--out', exportFile])).code, 0);
+  const withRecord = await ws.cli(['explain', 'bob.stone@example.com', '--file', exportFile, '--json']);
+  t.is(withRecord.code, 0, withRecord.stderr);
+  const bobRecord = JSON.parse(withRecord.stdout);
+  t.like(bobRecord, { managedBy: { anchor: 'bob.stone@example.com' }, source: { name: 'inbox', anchor: '1000' }, verdict: 'user' });
+  t.truthy((bobRecord.decisions as Array<{ field: string; value?: unknown }>).find((d) => d.field === 'extension' && d.value === '1000'));
+
+  // Disabled by a later file (Disabled=1, still no Number): since that run, which is also the last to touch him.
+  const second = await ws.write('second.csv', threeCxCsv([person('', 'Bob', 'Stone', { Disabled: '1' })]));
+  const disabled = await ws.cli(['import', second, '--json']);
+  t.is(disabled.code, 0, disabled.stderr);
+  const disableRun = JSON.parse(disabled.stdout).runId as string;
+  const bob = await explain('bob.stone@example.com');
+  t.like(bob, { managedBy: { source: 'inbox', anchor: 'bob.stone@example.com' }, user: { extension: '1000', enabled: false } });
+  t.is(bob.lastChange.runId, disableRun);
+  t.is(bob.lastChange.op, 'disable');
+  t.is(bob.created.runId, createRun);
+  t.is(typeof bob.disabledSince, 'string');
+  const bobText = await ws.cli(['explain', 'bob.stone@example.com']);
+  t.regex(bobText.stdout, new RegExp(`, disabled since \\S+ by run ${disableRun} \\(marked disabled in inbox`));
+  t.regex(bobText.stdout, new RegExp(`^last change: run ${disableRun} on \\S+: disable of enabled`, 'm'));
+
+  // An id pbxsync knows nothing of: exit 2 with the reason, on stderr or as the JSON error.
+  const unknown = await ws.cli(['explain', 'nobody@example.com']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^pbxsync: nothing known about nobody@example\.com: no binding, no PBX user with that extension or e-mail, and no source record in the processed files/m);
+  const json = await ws.cli(['explain', '4242', '--json']);
+  t.is(json.code, 2);
+  t.regex(JSON.parse(json.stdout).error, /^nothing known about 4242/);
 });
 
 test('welcome re-sends the account mail to a user', async (t) => {

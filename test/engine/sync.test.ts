@@ -285,3 +285,96 @@ test('the 3CX Disabled column: a row created disabled, a later Disabled=1 disabl
   t.deepEqual(back.plan.operations.map((o) => `${o.kind} ${o.extension} ${o.reason.split(' in ')[0]}`), ['enable 1001 marked enabled']);
   t.deepEqual(await enabledOf(), { '1001': true, '1002': false, '1003': false });
 });
+
+/** The store's users as `extension first last email` lines, in extension order. */
+async function roster(engine: Engine): Promise<string[]> {
+  return (await users(engine)).map((u) => `${u.extension} ${u.firstName} ${u.lastName} ${u.email ?? '-'}`).sort();
+}
+
+/** `pbxsync export --format csv`, as text. */
+async function exported(engine: Engine): Promise<string> {
+  const out: string[] = [];
+  await exportUsers(engine, 'csv', new Writable({ write: (chunk, _enc, done) => (out.push(String(chunk)), done()) }));
+  return out.join('');
+}
+
+test('an empty Number gets the next free extension (skipping emergency and reserved numbers); the same row later is the same user', async (t) => {
+  // 911 is an emergency number inside the range and 902 reserved: neither is ever allocated.
+  const ws = await makeWorkspace();
+  const config = (await fs.readFile(ws.config, 'utf8'))
+    .replace('    - { from: "1000", to: "1999" }\n  reserved: []', '    - { from: "900", to: "999" }\n  reserved: [{ from: "902", to: "902" }]')
+    .replace('emergency: ["911", "112", "15", "17", "18", "999"]', 'emergency: ["901", "911", "112", "15", "17", "18", "999"]');
+  await fs.writeFile(ws.config, config);
+  const engine = await engineFor(ws.config);
+  t.teardown(() => engine.close());
+  const sync = syncOfFile(engine, ws);
+
+  // A mixed file: one numbered row, two without a Number, one with neither Number nor e-mail.
+  const first = await sync('a.csv', [
+    person(900, 'Anna', 'Smith'),
+    person('', 'Bob', 'Stone'),
+    person('', 'Cy', 'Doe', { EmailAddress: 'CY@example.com' }),
+    person('', 'Nobody', 'Known', { EmailAddress: '' }),
+  ]);
+  t.is(first.exitCode, EXIT.partial);
+  t.deepEqual(first.plan.issues.map((i) => [path.basename(i.file ?? ''), i.line, i.field]), [['a.csv', 5, 'EmailAddress']]);
+  t.regex(first.plan.issues[0].message, /^no Number and no EmailAddress/);
+  t.deepEqual(await roster(engine), ['900 Anna Smith anna.smith@example.com', '903 Bob Stone bob.stone@example.com', '904 Cy Doe cy@example.com']);
+  t.regex(first.plan.operations.find((o) => o.extension === '903')!.reason, /; extension allocated from 900-999$/);
+  t.deepEqual(
+    engine.state.bindings().map((b) => `${b.key.anchor} ${b.extension}`).sort(),
+    ['900 900', 'bob.stone@example.com 903', 'cy@example.com 904'],
+  );
+
+  // The same rows again, without Numbers, next to a newcomer: updates of the same users, no second Bob.
+  const second = await sync('b.csv', [person('', 'Bob', 'Stone-Jones', { EmailAddress: 'bob.stone@example.com' }), person('', 'Cy', 'Doe', { EmailAddress: 'cy@example.com' }), person('', 'Dan', 'Eve')]);
+  t.is(second.exitCode, EXIT.ok);
+  t.deepEqual(second.plan.operations.map((o) => `${o.kind} ${o.extension}`), ['update 903', 'create 905']);
+  t.is(second.plan.summary.unchanged, 1);
+  t.deepEqual(await roster(engine), [
+    '900 Anna Smith anna.smith@example.com',
+    '903 Bob Stone-Jones bob.stone@example.com',
+    '904 Cy Doe cy@example.com',
+    '905 Dan Eve dan.eve@example.com',
+  ]);
+
+  // A numbered user's row without its Number (e-mail only) is that user too: its extension stays.
+  const third = await sync('c.csv', [person('', 'Anna', 'Smith-Lee', { EmailAddress: 'anna.smith@example.com' })]);
+  t.deepEqual(third.plan.operations.map((o) => `${o.kind} ${o.extension} ${o.key?.anchor}`), ['update 900 900']);
+});
+
+for (const keyColumn of ['auto', 'EmailAddress']) {
+  test(`users keyed by e-mail (keyColumn ${keyColumn}): their export, Numbers filled in, re-imports as a no-op without a store write`, async (t) => {
+    const ws = await makeWorkspace({ mode: 'snapshot' });
+    await fs.writeFile(ws.config, (await fs.readFile(ws.config, 'utf8')).replace('      mode: snapshot\n', `      mode: snapshot\n      keyColumn: ${keyColumn}\n`));
+    const engine = await engineFor(ws.config);
+    t.teardown(() => engine.close());
+    const writes = countWrites(engine);
+    const sync = syncOfFile(engine, ws);
+    const noNumbers = [person('', 'Anna', 'Smith', { Department: 'Sales' }), person('', 'Bob', 'Stone'), person('', 'Cy', 'Doe')];
+    t.is((await sync('a.csv', noNumbers)).exitCode, EXIT.ok);
+    t.deepEqual(engine.state.bindings().map((b) => b.key.anchor).sort(), ['anna.smith@example.com', 'bob.stone@example.com', 'cy.doe@example.com']);
+    const before = await roster(engine);
+    const text = await exported(engine);
+    t.regex(text, /\r?\n1000,Anna,Smith,anna\.smith@example\.com,/);
+
+    const afterFirst = writes.total();
+    const again = await runSync(engine, { inputs: { inbox: await ws.write('export.csv', text) }, full: false, dryRun: false, approve: false });
+    t.is(again.exitCode, EXIT.ok);
+    t.deepEqual(again.plan.operations, []);
+    t.is(again.plan.summary.unchanged, 3);
+    t.is(writes.total(), afterFirst, 'no store write');
+    t.deepEqual(await roster(engine), before);
+    t.deepEqual(engine.state.bindings().map((b) => b.key.anchor).sort(), ['anna.smith@example.com', 'bob.stone@example.com', 'cy.doe@example.com']);
+
+    // The export with a new e-mail for 1001: by its number (auto) the same user, renamed; by e-mail a new identity
+    // whose extension is taken.
+    const renamed = text.replace('bob.stone@example.com', 'robert.stone@example.com');
+    const r = await runSync(engine, { inputs: { inbox: await ws.write('renamed.csv', renamed) }, full: false, dryRun: false, approve: false });
+    if (keyColumn === 'auto') {
+      t.deepEqual(r.plan.operations.map((o) => `${o.kind} ${o.extension} ${o.fields?.join(',')}`), ['update 1001 email']);
+    } else {
+      t.true(r.plan.operations.some((o) => o.kind === 'conflict' && o.extension === '1001'));
+    }
+  });
+}

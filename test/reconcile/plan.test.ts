@@ -505,6 +505,71 @@ const rows: Row[] = [
       t.is(p.issues.length, 2);
     },
   },
+  // ---- recognising a record under another anchor (Identity.matchBound: CSV keyColumn auto)
+  {
+    name: 'matchBound extension: a numbered row is the user bound at its number under its e-mail (the export re-imported): no-op',
+    users: [amanda],
+    bindings: [binding('amanda@example.com', 'u200', '200')],
+    sources: [read({ desired: [amandaRow({}, { anchor: '200', extension: fixed('200'), matchBound: 'extension' })] })],
+    ops: [],
+    check: (t, p) => {
+      t.is(p.summary.unchanged, 1);
+      t.is(p.summary.disable, 0, 'a complete full read: the e-mail-anchored binding is present, not leaving');
+    },
+  },
+  {
+    name: 'matchBound extension: a new e-mail on that number updates the same user (numbered rows are keyed by number)',
+    users: [amanda],
+    bindings: [binding('amanda@example.com', 'u200', '200')],
+    sources: [read({ desired: [anna({ anchor: '200', extension: fixed('200'), matchBound: 'extension', fields: { firstName: 'Noelle', lastName: 'Melton', email: 'noelle@example.com' } })] })],
+    ops: ['update 200 amanda@example.com firstName,lastName,email'],
+  },
+  {
+    name: 'matchBound email: a row without a number is the user its source manages with that e-mail; its extension stays',
+    users: [amanda],
+    bindings: [binding('200', 'u200', '200')],
+    sources: [read({ desired: [amandaRow({ lastName: 'Camden-Lee' }, { anchor: 'amanda@example.com', matchBound: 'email' })] })],
+    ops: ['update 200 200 lastName'],
+  },
+  {
+    name: 'matchBound: the binding\'s own record in the same run keeps it; the other record is planned on its own anchor',
+    users: [amanda],
+    bindings: [binding('200', 'u200', '200')],
+    sources: [
+      read({
+        desired: [
+          amandaRow({}, { anchor: 'amanda@example.com', matchBound: 'email', line: 2 }),
+          amandaRow({}, { anchor: '200', extension: fixed('200'), matchBound: 'extension', line: 3 }),
+        ],
+      }),
+    ],
+    ops: ['conflict  amanda@example.com'],
+    check: (t, p) => {
+      t.is(p.summary.unchanged, 1);
+      t.regex(reasonOf(p, 'conflict'), /e-mail amanda@example\.com is (also wanted|held) by/);
+    },
+  },
+  {
+    name: 'matchBound: only bindings of the same source; a user another source manages is a conflict',
+    users: [amanda],
+    bindings: [binding('200', 'u200', '200', { key: { source: 'hr', anchor: '200' } })],
+    sources: [read({ mode: 'partial', desired: [amandaRow({}, { anchor: 'amanda@example.com', matchBound: 'email' })] })],
+    ops: ['conflict  amanda@example.com'],
+    check: (t, p) => t.regex(reasonOf(p, 'conflict'), /held by user Amanda Camden \(200\) managed for hr\/200/),
+  },
+  {
+    name: 'without matchBound the anchor alone identifies: the same number under another anchor is a conflict',
+    users: [amanda],
+    bindings: [binding('amanda@example.com', 'u200', '200')],
+    sources: [read({ mode: 'partial', desired: [amandaRow({}, { anchor: '200', extension: fixed('200') })] })],
+    ops: ['conflict 200 200', 'conflict 200 200'],
+  },
+  {
+    name: 'an allocated create says so in its reason',
+    sources: [read({ desired: [anna({ line: 4 })] })],
+    ops: ['create 1000 a1 firstName,lastName,email,enabled'],
+    check: (t, p) => t.is(reasonOf(p, 'create'), 'new in inbox (line 4); extension allocated from 1000-1999'),
+  },
 ];
 
 for (const row of rows) {

@@ -16,20 +16,29 @@ test('good rows become identities; bad rows become issues; the read is complete'
   const file = await writeCsv(dir, 'u.csv', [
     'Number;FirstName;LastName;EmailAddress',
     '1001;Anna;Adams;anna@example.com',
-    ';Nokey;Person;nokey@example.com',
+    ';Nokey;Person;',
     '1002;Ben',
     '1003;Cara;Cole;cara@example.com',
+    ';Dora;Dunn;Dora@Example.com',
   ]);
   const { identities, issues, ends } = await read(file);
+  // keyColumn auto: the Number when filled, else the e-mail (which recognises the row in later files).
   t.deepEqual(
-    identities.map((i) => [i.anchor, i.attributes.FirstName, i.origin]),
+    identities.map((i) => [i.anchor, i.matchBound, i.attributes.FirstName, i.origin]),
     [
-      ['1001', 'Anna', { file, line: 2 }],
-      ['1003', 'Cara', { file, line: 5 }],
+      ['1001', 'extension', 'Anna', { file, line: 2 }],
+      ['1003', 'extension', 'Cara', { file, line: 5 }],
+      ['dora@example.com', 'email', 'Dora', { file, line: 6 }],
     ],
   );
   t.deepEqual(issues, [
-    { source: 'hr', file, line: 3, field: 'Number', message: 'no value in key column Number' },
+    {
+      source: 'hr',
+      file,
+      line: 3,
+      field: 'EmailAddress',
+      message: 'no Number and no EmailAddress: a row without an extension needs its e-mail address, which recognises it in later files',
+    },
     {
       source: 'hr',
       file,
@@ -60,6 +69,17 @@ test('a key seen twice in one file: the first row wins, the second is rejected',
   );
   t.deepEqual(issues, [
     { source: 'hr', file, line: 4, field: 'Number', record: '1001', message: 'duplicate extension 1001, first on line 3' },
+  ]);
+});
+
+test('a mixed file: a Number seen twice and an e-mail seen twice (rows without Number) are each named by their column', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeCsv(dir, 'mixed.csv', ['Number,FirstName,EmailAddress', '1001,Anna,anna@x.com', ',Bob,bob@x.com', '1001,Anne,anne@x.com', ',Bobby,BOB@x.com']);
+  const { identities, issues } = await read(file);
+  t.deepEqual(identities.map((i) => i.anchor), ['1001', 'bob@x.com']);
+  t.deepEqual(issues, [
+    { source: 'hr', file, line: 4, field: 'Number', record: '1001', message: 'duplicate extension 1001, first on line 2' },
+    { source: 'hr', file, line: 5, field: 'EmailAddress', record: 'bob@x.com', message: 'duplicate e-mail address bob@x.com, first on line 3' },
   ]);
 });
 

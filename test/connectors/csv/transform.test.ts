@@ -3,7 +3,9 @@ import {
   anchorOf,
   csvRowToIdentity,
   duplicateKeyMessage,
-  resolveKeyColumn,
+  resolveKey,
+  rowKey,
+  type CsvKey,
   type CsvTransformContext,
 } from '../../../connectors/csv/transform.js';
 import type { CsvRow } from '../../../connectors/csv/client.js';
@@ -11,22 +13,55 @@ import type { CsvRow } from '../../../connectors/csv/client.js';
 const ctx = (overrides: Partial<CsvTransformContext> = {}): CsvTransformContext => ({
   source: 'hr-csv',
   file: '/drop/users.csv',
-  keyColumn: 'Number',
+  key: { columns: ['Number'], auto: false },
   ...overrides,
 });
 
+/** The key `auto` gives a 3CX header (Number and EmailAddress). */
+const AUTO: CsvKey = { columns: ['Number', 'EmailAddress'], auto: true };
+
 const row = (cells: Record<string, string>, overrides: Partial<CsvRow> = {}): CsvRow => ({ line: 7, cells, ...overrides });
 
-const keyTable: Array<[string, string, string[], string]> = [
-  ['auto with Number', 'auto', ['FirstName', 'Number', 'EmailAddress'], 'Number'],
-  ['auto without Number', 'auto', ['FirstName', 'EmailAddress'], 'EmailAddress'],
-  ['AUTO is auto', ' AUTO ', ['Number'], 'Number'],
-  ['explicit, canonicalised', 'emailaddress', ['Number', 'EmailAddress'], 'EmailAddress'],
-  ['explicit unknown column kept', 'EmployeeId', ['EmployeeId'], 'EmployeeId'],
+const keyTable: Array<[string, string, string[], CsvKey]> = [
+  ['auto with Number and EmailAddress: per row, Number first', 'auto', ['FirstName', 'Number', 'EmailAddress'], AUTO],
+  ['auto with Number only', 'auto', ['FirstName', 'Number'], { columns: ['Number'], auto: true }],
+  ['auto without Number', 'auto', ['FirstName', 'EmailAddress'], { columns: ['EmailAddress'], auto: true }],
+  ['AUTO is auto', ' AUTO ', ['Number'], { columns: ['Number'], auto: true }],
+  ['explicit, canonicalised', 'emailaddress', ['Number', 'EmailAddress'], { columns: ['EmailAddress'], auto: false }],
+  ['explicit Number: no fallback', 'Number', ['Number', 'EmailAddress'], { columns: ['Number'], auto: false }],
+  ['explicit unknown column kept', 'EmployeeId', ['EmployeeId'], { columns: ['EmployeeId'], auto: false }],
 ];
 for (const [name, setting, header, expected] of keyTable) {
-  test(`resolveKeyColumn: ${name}`, (t) => {
-    t.is(resolveKeyColumn(setting, header), expected);
+  test(`resolveKey: ${name}`, (t) => {
+    t.deepEqual(resolveKey(setting, header), expected);
+  });
+}
+
+// The anchor a row gets and what it stands for: the choice is per row, so one file may mix both kinds.
+const choiceTable: Array<[string, CsvKey, Record<string, string>, { anchor: string; column: string; matchBound?: 'extension' | 'email' } | { field: string; message: RegExp }]> = [
+  ['auto, Number filled: the extension', AUTO, { Number: '1001', EmailAddress: 'Anna@X.com' }, { anchor: '1001', column: 'Number', matchBound: 'extension' }],
+  ['auto, Number empty: the e-mail, lower-cased', AUTO, { Number: '', EmailAddress: 'Anna@X.com' }, { anchor: 'anna@x.com', column: 'EmailAddress', matchBound: 'email' }],
+  ['auto, no Number column: the e-mail', { columns: ['EmailAddress'], auto: true }, { EmailAddress: 'b@x.com' }, { anchor: 'b@x.com', column: 'EmailAddress', matchBound: 'email' }],
+  ['auto, neither: rejected, naming the e-mail column', AUTO, { Number: '', EmailAddress: '' }, { field: 'EmailAddress', message: /^no Number and no EmailAddress: a row without an extension needs its e-mail address/ }],
+  ['auto, Number column only and empty: rejected', { columns: ['Number'], auto: true }, { Number: '' }, { field: 'Number', message: /^no Number, and the file has no EmailAddress column/ }],
+  ['explicit Number: the Number, nothing to match by', { columns: ['Number'], auto: false }, { Number: '1001', EmailAddress: 'a@x.com' }, { anchor: '1001', column: 'Number' }],
+  ['explicit Number, empty: rejected although the e-mail is there', { columns: ['Number'], auto: false }, { Number: '', EmailAddress: 'a@x.com' }, { field: 'Number', message: /^no value in key column Number$/ }],
+  ['explicit EmailAddress: the e-mail even with a Number', { columns: ['EmailAddress'], auto: false }, { Number: '1001', EmailAddress: 'A@x.com' }, { anchor: 'a@x.com', column: 'EmailAddress' }],
+];
+for (const [name, key, cells, want] of choiceTable) {
+  test(`csvRowToIdentity anchor choice: ${name}`, (t) => {
+    const result = csvRowToIdentity(row({ FirstName: 'Anna', ...cells }), ctx({ key }));
+    if ('anchor' in want) {
+      t.is(result.identity?.anchor, want.anchor);
+      t.is(result.keyColumn, want.column);
+      t.is(result.identity?.matchBound, want.matchBound);
+      t.deepEqual(rowKey(cells, key), { column: want.column, anchor: want.anchor });
+    } else {
+      t.is(result.identity, undefined);
+      t.like(result.issue, { file: '/drop/users.csv', line: 7, field: want.field });
+      t.regex(result.issue?.message ?? '', want.message);
+      t.is(rowKey(cells, key), undefined);
+    }
   });
 }
 
@@ -46,6 +81,7 @@ for (const [name, cells, key, expected] of anchorTable) {
 test('csvRowToIdentity: a good row becomes an identity with the cells as attributes', (t) => {
   const cells = { Number: '1001', FirstName: 'Anna', Role: '”<rolename=””system_owners””/>”' };
   t.deepEqual(csvRowToIdentity(row(cells), ctx()), {
+    keyColumn: 'Number',
     identity: {
       source: 'hr-csv',
       anchor: '1001',
@@ -101,7 +137,7 @@ test('csvRowToIdentity: a broken row never names a secret cell value as its reco
   // One cell short before the key: the PIN slid into the key column.
   const result = csvRowToIdentity(
     row({ FirstName: 'Ben', EmailAddress: '4711', VMPIN: '4711' }, { problem: { message: 'expected 4 cells as in the header, found 3' } }),
-    ctx({ keyColumn: 'EmailAddress' }),
+    ctx({ key: { columns: ['EmailAddress'], auto: false } }),
   );
   t.is(result.issue?.record, undefined);
   t.is(result.issue?.message, 'expected 4 cells as in the header, found 3');
