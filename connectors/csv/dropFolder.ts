@@ -421,12 +421,12 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
       };
     }
     const runLogger = outcome.report.runId ? logger.child({ runId: outcome.report.runId }) : logger;
+    const report = { ...outcome.report, file: dropped };
+    let moved: { movedTo: string; reportPath: string };
     try {
-      const report = { ...outcome.report, file: dropped };
-      const moved = await moveWithReport(staged, outcome.status, report, settings);
+      moved = await moveWithReport(staged, outcome.status, report, settings);
       await removeSlot(path.dirname(staged));
       runLogger.info('drop folder file moved', { file: dropped, status: outcome.status, movedTo: moved.movedTo });
-      options.onMoved?.({ report, status: outcome.status, ...moved });
     } catch (err) {
       // As before staging: the file goes back where it was dropped and stays there until it changes.
       const back = await putBack(entry);
@@ -437,7 +437,9 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
         status: outcome.status,
         error: describeError(err),
       });
+      return;
     }
+    options.onMoved?.({ report, status: outcome.status, ...moved });
   }
 
   /**
