@@ -32,6 +32,8 @@ export interface CsvReport {
   /** Operations applied to the PBX. */
   applied: number;
   rejected: CsvRejection[];
+  /** Operations that failed (also listed in `rejected`, with their error). */
+  failed?: number;
   /** Plan counts (create, update, …). */
   summary?: Record<string, number>;
   /** Why the plan was held by a safety guard, or null. */

@@ -17,6 +17,16 @@ export interface Metrics {
   heldPlans: Gauge;
   /** `pbxsync_source_identities{source}`: identities the last read returned. */
   sourceIdentities: Gauge<'source'>;
+  /** `pbxsync_dropped_files_total{source,status}`: dropped files moved to processed/ or failed/. */
+  droppedFiles: Counter<'source' | 'status'>;
+  /** `pbxsync_rejected_rows_total{source}`: rows of dropped files rejected (bad input, conflicts). */
+  rejectedRows: Counter<'source'>;
+  /** `pbxsync_failed_operations_total{source}`: operations of dropped files the target refused or that failed. */
+  failedOperations: Counter<'source'>;
+  /** `pbxsync_storage_failures_total{source}`: runs that failed because pbxsync could not use its own files. */
+  storageFailures: Counter<'source'>;
+  /** `pbxsync_source_degraded{source}`: 1 while /healthz names the source (see SourceMonitor), else 0. */
+  sourceDegraded: Gauge<'source'>;
 }
 
 /** Prefix of every pbxsync metric. */
@@ -71,6 +81,36 @@ export function createMetrics(): Metrics {
     sourceIdentities: new Gauge({
       name: `${METRIC_PREFIX}source_identities`,
       help: 'Identities returned by the last read of each source.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    droppedFiles: new Counter({
+      name: `${METRIC_PREFIX}dropped_files_total`,
+      help: 'Dropped files moved by source and status (processed, failed).',
+      labelNames: ['source', 'status'] as const,
+      registers,
+    }),
+    rejectedRows: new Counter({
+      name: `${METRIC_PREFIX}rejected_rows_total`,
+      help: 'Rows of dropped files rejected (bad input, conflicts) by source.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    failedOperations: new Counter({
+      name: `${METRIC_PREFIX}failed_operations_total`,
+      help: 'Operations of dropped files that failed by source.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    storageFailures: new Counter({
+      name: `${METRIC_PREFIX}storage_failures_total`,
+      help: 'Runs that failed because pbxsync could not read or write its state folder or PBX store, by source.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    sourceDegraded: new Gauge({
+      name: `${METRIC_PREFIX}source_degraded`,
+      help: '1 while /healthz reports the source (storage failing, last file failed), else 0.',
       labelNames: ['source'] as const,
       registers,
     }),

@@ -8,14 +8,15 @@ import { newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
 import { collectStatus } from '../engine/status.js';
 import { sendDueWelcomes } from '../engine/welcome.js';
 import { createMetrics } from './metrics.js';
-import { startStatusServer } from './status.js';
+import { healthFromStatus, startStatusServer } from './status.js';
+import { SourceMonitor } from './monitor.js';
 import { createScheduler } from './scheduler.js';
 import { Alerter, alertSnapshot } from './alerts.js';
 import { createMailer } from '../mail/mailer.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
 import type { CsvReport } from '../../connectors/csv/report.js';
 import { pruneMovedFiles } from '../../connectors/csv/retention.js';
-import { EXIT, describeError, isRetryable } from '../errors/index.js';
+import { EXIT, StorageError, describeError, isRetryable } from '../errors/index.js';
 import { acquireDaemonLock } from '../state/lock.js';
 
 /** Builds the report written beside a processed or failed drop-folder file. */
@@ -30,6 +31,7 @@ export function csvReportFor(file: string, source: string, startedAt: Date, outc
     finishedAt: new Date().toISOString(),
     rows: read?.count ?? 0,
     applied: outcome.report?.applied.length ?? 0,
+    failed: failedOps.length,
     rejected: [
       ...outcome.plan.issues.map((i) => ({ line: i.line ?? 0, column: i.field, record: i.record, reason: i.message })),
       ...outcome.plan.operations
@@ -42,10 +44,19 @@ export function csvReportFor(file: string, source: string, startedAt: Date, outc
   };
 }
 
-/** Processes one dropped CSV file through the full pipeline and says where the file goes. */
-export async function processDroppedFile(engine: Engine, source: SourceConfig, file: string, signal?: AbortSignal): Promise<FileOutcome> {
+/**
+ * Processes one dropped CSV file through the full pipeline and says where the file goes. `file` is the file to
+ * read; the report names `options.dropped` (where it was dropped) when given.
+ */
+export async function processDroppedFile(
+  engine: Engine,
+  source: SourceConfig,
+  file: string,
+  signal?: AbortSignal,
+  options: { runId?: string; dropped?: string } = {},
+): Promise<FileOutcome> {
   const startedAt = new Date();
-  const runId = newRunId();
+  const runId = options.runId ?? newRunId();
   const logger = engine.logger.child({ runId, source: source.name, file: path.basename(file) });
   logger.info('processing dropped file');
   const outcome = await runSync(engine, {
@@ -61,9 +72,9 @@ export async function processDroppedFile(engine: Engine, source: SourceConfig, f
     // Stopped part-way (SIGTERM): what was applied is committed and journaled; the file stays in the
     // folder and the next start applies the rest (a re-run of the same rows changes nothing twice).
     logger.info('stopped in the middle of a dropped file; it stays for the next start', { applied: outcome.report.applied.length });
-    throw new LeaveFileInPlace('stopped in the middle of the file; it stays in the folder for the next start');
+    throw new LeaveFileInPlace('stopped in the middle of the file; it stays in the folder for the next start', { runId });
   }
-  const report = csvReportFor(file, source.name, startedAt, outcome);
+  const report = csvReportFor(options.dropped ?? file, source.name, startedAt, outcome);
   const read = outcome.reads.find((r) => r.source === source.name);
   // failed/: the plan was held (nothing applied), or nothing in the file was usable. processed/: the good
   // rows applied, even when some were rejected (the report lists them) or a snapshot was incomplete (then
@@ -118,16 +129,27 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
     throw err;
   }
   const scheduler = createScheduler({ timezone: config.schedule.timezone, logger });
+  let stopping = false;
   const closers: Array<() => Promise<void>> = [];
   const alerter = createAlerter(config, engine);
   if (alerter) closers.push(() => alerter.close());
+  const monitor = new SourceMonitor(metrics);
+  const getStatus = async () => {
+    const report = await collectStatus(engine, { countTargetUsers: false });
+    return { ...report, sources: report.sources.map((s) => ({ ...s, ...monitor.status(s.name) })) };
+  };
 
   const status = await startStatusServer({
     listen: config.status.listen,
     token: config.status.token,
     metrics,
     logger,
-    getStatus: () => collectStatus(engine, { countTargetUsers: false }),
+    getStatus,
+    getHealth: async () => {
+      const health = healthFromStatus(await getStatus());
+      const reasons = [...health.reasons, ...monitor.reasons()];
+      return { healthy: reasons.length === 0, reasons };
+    },
   });
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
@@ -142,7 +164,7 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
   /** A scheduled run of `source`: never two of one source at once, then its alerts. */
   const scheduled = (source: string, full: boolean) => async (signal: AbortSignal) => {
     await scheduler.runExclusive(source, async (inner) => {
-      await runScheduled(engine, source, full, anySignal(signal, inner));
+      await runScheduled(engine, monitor, source, full, anySignal(signal, inner));
       await alertAfter(source);
     });
   };
@@ -153,40 +175,63 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
       await fs.mkdir(settings.folder, { recursive: true });
       const prune = () => pruneOldFiles(source.name, settings, logger, options.now?.());
       await prune();
+      /** Failed tries per dropped path (the staged copy's path changes at every try). */
       const retries = new Map<string, number>();
       const watcher = watchDropFolder({
         settings,
+        source: source.name,
         logger: logger.child({ source: source.name }),
-        onFile: async (file) => {
+        onMoved: ({ report, status, movedTo }) => monitor.fileMoved(source.name, report, status, movedTo),
+        onFile: async (file, { dropped }) => {
           await prune();
+          // Chosen here so every line about this file's run carries it, the watcher's included.
+          const runId = newRunId();
+          const runLogger = logger.child({ runId, source: source.name, file: path.basename(dropped) });
+          const startedAt = new Date();
           let result: FileOutcome | undefined;
           try {
             result = await scheduler.runExclusive(source.name, async (signal) => {
               let outcome: FileOutcome | undefined;
               try {
-                outcome = await processDroppedFile(engine, source, file, signal);
+                outcome = await processDroppedFile(engine, source, file, signal, { runId, dropped });
                 return outcome;
               } finally {
                 await alertAfter(source.name, outcome?.status === 'failed' ? { report: outcome.report, folder: settings.failed } : undefined);
               }
             });
           } catch (err) {
-            // A passing failure (another pbxsync process holds the lock, the PBX is unreachable) must not
-            // send the admin's file to failed/: it stays and is tried again, less often each time.
+            if (err instanceof LeaveFileInPlace) throw err;
+            // Whatever a stopping daemon's run ran into, the file waits for the next start.
+            if (stopping) throw new LeaveFileInPlace(`the daemon is stopping (${describeError(err)}); the file stays for the next start`, { runId });
+            // A passing failure (another pbxsync process holds the lock, the PBX is unreachable, the state
+            // folder cannot be written) must not send the admin's file to failed/: it stays and is tried
+            // again, less often each time.
             if (!isRetryable(err)) {
-              retries.delete(file);
-              throw err;
+              retries.delete(dropped);
+              runLogger.error('drop folder file failed', { error: describeError(err) });
+              return { status: 'failed', report: errorReport(dropped, source.name, runId, startedAt, err) };
             }
-            const attempt = (retries.get(file) ?? 0) + 1;
-            retries.set(file, attempt);
+            const attempt = (retries.get(dropped) ?? 0) + 1;
+            retries.set(dropped, attempt);
             // Files taken out of the folder while they waited for their retry are never offered again.
-            for (const waiting of retries.keys()) if (waiting !== file && !existsSync(waiting)) retries.delete(waiting);
+            for (const waiting of retries.keys()) if (waiting !== dropped && !existsSync(waiting)) retries.delete(waiting);
             const retryInMs = droppedFileRetryMs(attempt);
-            throw new LeaveFileInPlace(`${describeError(err)}; the file stays in the folder and is tried again in ${Math.round(retryInMs / 1000)} s`, { retryInMs });
+            const retry = `the file stays in the folder and is tried again in ${Math.round(retryInMs / 1000)} s`;
+            if (err instanceof StorageError) {
+              monitor.storageFailed(source.name, err);
+              runLogger.error('pbxsync cannot use its state folder; fix it (permissions, free space, a read-only mount, a path taken by a folder)', {
+                folder: err.folder,
+                error: describeError(err),
+                attempt,
+                retryInMs,
+              });
+            }
+            throw new LeaveFileInPlace(`${describeError(err)}; ${retry}`, { retryInMs, runId });
           }
+          monitor.runWorked(source.name);
           metrics.managedUsers.set(engine.state.bindings().length);
-          if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start');
-          retries.delete(file);
+          if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start', { runId });
+          retries.delete(dropped);
           return result;
         },
       });
@@ -219,6 +264,7 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
+      stopping = true;
       logger.info('stopping', { signal });
       stopRequested?.();
     } else if (signals === 2) {
@@ -233,6 +279,7 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
   options.stopSignal?.then(() => {
     if (signals === 0) logger.info('stopping', { signal: 'request' });
     signals = Math.max(signals, 1);
+    stopping = true;
     stopRequested?.();
   });
 
@@ -281,12 +328,30 @@ export function droppedFileRetryMs(attempt: number): number {
   return Math.min(DROPPED_FILE_RETRY_MAX_MS, DROPPED_FILE_RETRY_FIRST_MS * 2 ** Math.max(0, attempt - 1));
 }
 
-async function runScheduled(engine: Engine, source: string, full: boolean, signal: AbortSignal): Promise<void> {
+/** The report of a dropped file whose run failed for good (it goes to failed/ with the error). */
+function errorReport(file: string, source: string, runId: string, startedAt: Date, err: unknown): CsvReport {
+  return {
+    file,
+    source,
+    runId,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    rows: 0,
+    applied: 0,
+    rejected: [],
+    error: describeError(err),
+  };
+}
+
+async function runScheduled(engine: Engine, monitor: SourceMonitor, source: string, full: boolean, signal: AbortSignal): Promise<void> {
   try {
     const outcome = await runSync(engine, { sources: [source], full, dryRun: false, approve: false, signal });
     engine.metrics?.managedUsers.set(engine.state.bindings().length);
+    if (outcome.exitCode === EXIT.ok) monitor.runSucceeded(source);
+    else monitor.runWorked(source);
     if (outcome.exitCode === EXIT.held) engine.logger.warn('scheduled run held', { source, held: outcome.plan.held });
   } catch (err) {
+    if (err instanceof StorageError) monitor.storageFailed(source, err);
     engine.logger.error('scheduled run failed', { source, full, error: describeError(err) });
   }
 }

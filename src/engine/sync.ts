@@ -12,7 +12,7 @@ import { acquireLock } from '../state/lock.js';
 import type { HeldPlan } from '../state/store.js';
 import { checkUnchanged, recordConverged, skippedRun } from './unchanged.js';
 import { recordLastApplied, recordedInputs } from './lastApplied.js';
-import { EXIT, UsageError, describeError, exitCodeOfError } from '../errors/index.js';
+import { EXIT, UsageError, asStorageError, describeError, exitCodeOfError } from '../errors/index.js';
 import type { Target } from '../targets/types.js';
 import { collectGarbage } from '../util/memory.js';
 import { keepInputs, plansDir, pruneOldPlans, releasePlanFiles, savePlan } from './plans.js';
@@ -246,14 +246,17 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     logger.info('applied', { phase: 'apply', summary: report.summary, failed: report.failed.length, interrupted: report.interrupted });
     return { runId, plan, report, reads, exitCode };
   } catch (err) {
+    // A state folder or PBX store pbxsync cannot write is the machine's problem, not the input's: say so, and
+    // let callers retry (a dropped file stays in its folder).
+    const failure = asStorageError(err, engine.config.stateDir) ?? err;
     await recordRun(engine, {
       runId,
       sourceNames: request.sources ?? [...engine.sources.keys()],
       startedAt,
-      exitCode: exitCodeOfError(err),
-      error: describeError(err),
+      exitCode: exitCodeOfError(failure),
+      error: describeError(failure),
     }).catch(() => undefined);
-    throw err;
+    throw failure;
   } finally {
     await target?.close();
     // Under the lock: another process may be saving a plan it is about to hold.

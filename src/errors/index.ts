@@ -2,6 +2,7 @@
  * The error taxonomy. Every error pbxsync raises on purpose is one of these, with the cause chained.
  * One top-level handler (src/cli/main.ts) maps them to exit codes.
  */
+import path from 'node:path';
 
 /** Base class: a message meant for an admin, plus a stable code. */
 export class PbxsyncError extends Error {
@@ -83,6 +84,53 @@ export class LockedError extends RetryableError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, code: 'LOCKED' });
   }
+}
+
+/**
+ * pbxsync's own storage failed: the state folder (state, bindings, journal, lock) or the embedded PBX store
+ * cannot be read or written because of the machine (permissions, a read-only or full filesystem, a path taken
+ * by a folder). Not the input's fault: what was being done is retried once an admin fixed it.
+ */
+export class StorageError extends RetryableError {
+  /** The folder pbxsync could not use. */
+  readonly folder: string;
+  constructor(message: string, options: { cause?: unknown; folder: string }) {
+    super(message, { cause: options.cause, code: 'STORAGE' });
+    this.folder = options.folder;
+  }
+}
+
+/**
+ * File-system error codes that say the machine is in the way, not the data: no permission, a read-only,
+ * full or failing filesystem, too many open files, a path that is a folder where a file belongs or the
+ * other way round.
+ */
+const STORAGE_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'EISDIR', 'ENOTDIR', 'EMFILE', 'ENFILE', 'EBUSY']);
+
+/** The file-system error (one of the machine's, see STORAGE_CODES) in `err` or its causes, if any. */
+function storageCause(err: unknown): NodeJS.ErrnoException | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && STORAGE_CODES.has(code)) return e as NodeJS.ErrnoException;
+    e = (e as Error & { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * `err` as a {@link StorageError} when a file-system error of the machine (EACCES, EROFS, ENOSPC, EISDIR…)
+ * is at its root, naming the folder (the failing path's folder when the error says it, else `folder`);
+ * undefined for every other error. Meant for the errors of a run that touches no file but pbxsync's own
+ * (the input file's problems are read issues, a mapping file's a ConfigError).
+ */
+export function asStorageError(err: unknown, folder: string): StorageError | undefined {
+  if (err instanceof StorageError) return err;
+  if (err instanceof ConfigError || err instanceof UsageError) return undefined;
+  const cause = storageCause(err);
+  if (!cause) return undefined;
+  const where = cause.path ? path.dirname(path.resolve(cause.path)) : path.resolve(folder);
+  return new StorageError(`pbxsync cannot use its own files in ${where} (${cause.code}): ${describeError(err)}`, { cause: err, folder: where });
 }
 
 /** True for errors worth retrying (ours, or Node's network error codes). */

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { asStorageError } from '../errors/index.js';
 import { lockResource, type LockOptions } from '../util/lock.js';
 
 export type { LockOptions } from '../util/lock.js';
@@ -12,11 +13,16 @@ export const LOCK_NAME = 'pbxsync.lock';
  * A lock left by a killed process is taken over at once (see lockResource).
  *
  * @throws LockedError "another pbxsync process is applying (lock <file>)" when a live process holds it.
+ * @throws StorageError when the state folder cannot be written (permissions, a read-only or full disk).
  */
 export async function acquireLock(stateDir: string, options: LockOptions = {}): Promise<() => Promise<void>> {
-  await mkdir(stateDir, { recursive: true });
   const lockPath = path.join(stateDir, LOCK_NAME);
-  return lockResource(stateDir, { ...options, lockPath, lockedMessage: `another pbxsync process is applying (lock ${lockPath})` });
+  try {
+    await mkdir(stateDir, { recursive: true });
+    return await lockResource(stateDir, { ...options, lockPath, lockedMessage: `another pbxsync process is applying (lock ${lockPath})` });
+  } catch (err) {
+    throw asStorageError(err, stateDir) ?? err;
+  }
 }
 
 /** The daemon's lock directory inside the state folder, held for as long as `pbxsync run` runs. */

@@ -80,3 +80,14 @@ test('plan and sync say so when files wait in the drop folder (which they do not
   t.is(imported.code, 0, imported.stderr);
   t.deepEqual(JSON.parse(imported.stdout).notes, [], 'import reads the file it names');
 });
+
+test('plan counts a file a stopped daemon left in the drop folder\'s staging folder as waiting (the daemon takes it first at its next start)', async (t) => {
+  const ws = await makeWorkspace();
+  const slot = path.join(ws.inbox, '.pbxsync-processing', '20261205-120000-000001-4242');
+  await fs.mkdir(slot, { recursive: true });
+  await fs.writeFile(path.join(slot, 'staff.csv'), threeCxCsv([person(1001, 'Anna', 'Smith')]));
+  const plan = JSON.parse((await ws.cli(['plan', '--json'])).stdout) as { notes: string[] };
+  t.deepEqual(plan.notes, [
+    '1 file waiting in inbox/ (staff.csv) is not read by plan or sync: the daemon imports it, or run: pbxsync import inbox/.pbxsync-processing/20261205-120000-000001-4242/staff.csv',
+  ]);
+});

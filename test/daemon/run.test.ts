@@ -238,3 +238,98 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
   t.is(smtp.messages().length, 3, smtp.messages().join('\n---\n'));
   t.regex(daemon.logs(), /"message":"alert sent"/);
 });
+
+type StatusSource = {
+  name: string;
+  lastFile?: { name: string; runId?: string; status: string; movedTo: string; rows: number; applied: number; rejected: number; failed: number };
+  storage?: { folder: string; error: string; failures: number };
+  degraded?: string;
+};
+const statusSources = async (url: string) => ((await (await fetch(`${url}/status`)).json()) as { sources: StatusSource[] }).sources;
+const logLines = (logs: string) =>
+  logs
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('daemon: a state folder pbxsync cannot use leaves the dropped file in the inbox, makes /healthz 503 naming the folder, and the file is applied once fixed', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  // A folder where the PBX store file belongs: fails the same way as root (no EACCES for root) and is
+  // deterministic.
+  const store = path.join(ws.stateDir, 'pbx.json');
+  await fs.mkdir(store, { recursive: true });
+
+  await dropFile(ws, 'blocked.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));
+  const health = await waitFor('/healthz to turn unhealthy', async () => {
+    const res = await fetch(`${daemon.statusUrl}/healthz`);
+    return res.status === 503 ? ((await res.json()) as { reasons: string[] }) : undefined;
+  }, 45_000);
+  const reason = health.reasons.find((r) => r.startsWith('source inbox: runs fail since'));
+  t.truthy(reason, health.reasons.join('\n'));
+  t.true(reason!.includes(`pbxsync cannot use its own files in ${ws.stateDir} (EISDIR)`), reason);
+  t.true((await fs.readdir(ws.inbox)).includes('blocked.csv'), 'the file stays in the inbox');
+  t.deepEqual(await fs.readdir(path.join(ws.inbox, 'failed')).catch(() => []), [], 'not failed');
+  const [source] = await statusSources(daemon.statusUrl);
+  t.like(source, { name: 'inbox', storage: { folder: ws.stateDir } });
+  t.true(source!.storage!.failures >= 1);
+  const metrics = await (await fetch(`${daemon.statusUrl}/metrics`)).text();
+  t.regex(metrics, /^pbxsync_storage_failures_total\{source="inbox"\} [1-9]/m);
+  t.regex(metrics, /^pbxsync_source_degraded\{source="inbox"\} 1$/m);
+  const told = logLines(daemon.logs()).find((l) => typeof l.message === 'string' && l.message.startsWith('pbxsync cannot use its state folder; fix it'));
+  t.like(told, { level: 'error', folder: ws.stateDir, source: 'inbox', file: 'blocked.csv' });
+  t.regex(String(told?.runId), /^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+
+  // Fixed: the next try (5 s later) applies the file and the daemon is healthy again.
+  await fs.rm(store, { recursive: true });
+  const report = await reportIn<{ source: string; applied: number; file: string }>(ws, 'processed', 'blocked');
+  t.like(report, { source: 'inbox', applied: 1, file: path.join(ws.inbox, 'blocked.csv') });
+  await waitFor('/healthz healthy again', async () => (await fetch(`${daemon.statusUrl}/healthz`)).status === 200, 20_000);
+  t.is((await statusSources(daemon.statusUrl))[0]!.storage, undefined);
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+});
+
+test('daemon: the last dropped file per source in /status and /metrics; a file that went to failed/ degrades /healthz until the next good file; its lines carry the run id', async (t) => {
+  const ws = await makeWorkspace();
+  const daemon = await startDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+
+  // An upsert file with a rejected row: visible and counted, but healthy.
+  await dropFile(ws, 'partly.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(911, 'Not', 'Allowed')]));
+  const partly = await reportIn<{ runId: string }>(ws, 'processed', 'partly');
+  const after = await waitFor('the last file in /status', async () => (await statusSources(daemon.statusUrl))[0]?.lastFile);
+  t.like(after, { name: 'partly.csv', runId: partly.runId, status: 'processed', rows: 2, applied: 1, rejected: 1, failed: 0 });
+  t.is(after.movedTo, path.join(ws.inbox, 'processed', 'partly.csv'));
+  t.is((await fetch(`${daemon.statusUrl}/healthz`)).status, 200);
+  let metrics = await (await fetch(`${daemon.statusUrl}/metrics`)).text();
+  t.regex(metrics, /^pbxsync_rejected_rows_total\{source="inbox"\} 1$/m);
+  t.regex(metrics, /^pbxsync_dropped_files_total\{source="inbox",status="processed"\} 1$/m);
+
+  // A file of which nothing is usable: /healthz says so until the next good file.
+  await dropFile(ws, 'broken.csv', 'this is,not,a pbx file\n1,2,3\n');
+  await reportIn(ws, 'failed', 'broken');
+  const health = await waitFor('/healthz degraded', async () => {
+    const res = await fetch(`${daemon.statusUrl}/healthz`);
+    return res.status === 503 ? ((await res.json()) as { reasons: string[] }) : undefined;
+  });
+  t.true(health.reasons.some((r) => r.startsWith('source inbox: last file broken.csv went to failed/')), health.reasons.join('\n'));
+  t.like((await statusSources(daemon.statusUrl))[0], { lastFile: { name: 'broken.csv', status: 'failed', applied: 0 } });
+  metrics = await (await fetch(`${daemon.statusUrl}/metrics`)).text();
+  t.regex(metrics, /^pbxsync_dropped_files_total\{source="inbox",status="failed"\} 1$/m);
+  t.regex(metrics, /^pbxsync_source_degraded\{source="inbox"\} 1$/m);
+
+  await dropFile(ws, 'good.csv', threeCxCsv([person(1002, 'Bob', 'Stone')]));
+  await reportIn(ws, 'processed', 'good');
+  await waitFor('/healthz healthy again', async () => (await fetch(`${daemon.statusUrl}/healthz`)).status === 200);
+
+  // Every line about a file's run names that run.
+  const fileLines = logLines(daemon.logs()).filter((l) => /^(processing dropped file|dropped file done|drop folder file moved|planned|applied)$/.test(String(l.message)));
+  t.true(fileLines.filter((l) => l.message === 'drop folder file moved').length === 3);
+  for (const line of fileLines) t.regex(String(line.runId), /^\d{8}T\d{6}Z-[0-9a-f]{6}$/, JSON.stringify(line));
+  const moved = logLines(daemon.logs()).find((l) => l.message === 'drop folder file moved' && String(l.file).endsWith('partly.csv'));
+  t.is(moved?.runId, partly.runId);
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0);
+});

@@ -6,6 +6,7 @@ import {
   isCandidateFile,
   LeaveFileInPlace,
   moveWithReport,
+  STAGING_FOLDER,
   watchDropFolder,
   type DropFolderWatcher,
   type FileOutcome,
@@ -349,4 +350,99 @@ test('moveWithReport: collisions get -2, -3 … and reports are written beside e
   t.is(new Set(moved).size, 3);
   // Reports are written aside and renamed in: nothing but the files and their reports is left.
   t.deepEqual((await readdir(settings.failed)).sort(), moved.flatMap((m) => [m, `${m}.report.csv`]).sort());
+});
+
+/** Drops `text` as `name` the way an admin's script does: written under a temporary name, renamed in. */
+async function renameIn(folder: string, name: string, text: string): Promise<void> {
+  const part = path.join(folder, `.${name}.part`);
+  await writeFile(part, text);
+  await rename(part, path.join(folder, name));
+}
+
+const processedReport = async (settings: CsvSourceSettings, name: string) =>
+  JSON.parse(await readFile(path.join(settings.processed, `${name}.report.json`), 'utf8')) as CsvReport;
+
+test('a file dropped under the same name while the first is applied is a new drop: both applied in order, each moved with its own report', async (t) => {
+  let firstTaken!: () => void;
+  const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+  let offered = 0;
+  const h = await harness(t, {
+    decide: async (): Promise<FileOutcome['status']> => {
+      if (++offered === 1) {
+        firstTaken();
+        await sleep(800);
+      }
+      return 'processed';
+    },
+  });
+  await renameIn(h.settings.folder, 'users.csv', sample(1));
+  await taken;
+  // The first users.csv is being applied: the new one takes its name in the folder.
+  await renameIn(h.settings.folder, 'users.csv', sample(3));
+  await h.watcher.drain();
+
+  t.deepEqual(
+    h.calls.map((c) => [c.name, c.content]),
+    [
+      ['users.csv', sample(1)],
+      ['users.csv', sample(3)],
+    ],
+  );
+  const names = (await readdir(h.settings.processed)).sort();
+  t.is(names.length, 4, names.join(', '));
+  const second = names.find((n) => /^users\.\d{8}-\d{6}\.csv$/.test(n));
+  t.truthy(second, names.join(', '));
+  t.is(await readFile(path.join(h.settings.processed, 'users.csv'), 'utf8'), sample(1));
+  t.is((await processedReport(h.settings, 'users.csv')).rows, 1);
+  t.is(await readFile(path.join(h.settings.processed, second!), 'utf8'), sample(3));
+  t.like(await processedReport(h.settings, second!), { rows: 3, file: path.join(h.settings.folder, 'users.csv') });
+  t.deepEqual((await readdir(h.settings.folder)).sort(), ['processed'], 'nothing left behind, no staging folder');
+});
+
+test('files a stopped daemon left in the staging folder go first at the next start, before a newer file of the same name', async (t) => {
+  const h = await harness(t, {
+    before: async (s) => {
+      const slot = path.join(s.folder, STAGING_FOLDER, '20250102-030405-000001-1');
+      await mkdir(slot, { recursive: true });
+      await writeFile(path.join(slot, 'users.csv'), sample(2));
+      await writeFile(path.join(s.folder, 'users.csv'), sample(4));
+      t.deepEqual(await dropFolderFiles(s), [path.join(slot, 'users.csv'), path.join(s.folder, 'users.csv')], 'both wait, the staged one first');
+    },
+  });
+  await h.watcher.drain();
+  t.deepEqual(
+    h.calls.map((c) => c.content),
+    [sample(2), sample(4)],
+  );
+  t.is(await readFile(path.join(h.settings.processed, 'users.csv'), 'utf8'), sample(2));
+  t.like(await processedReport(h.settings, 'users.csv'), { rows: 2, file: path.join(h.settings.folder, 'users.csv') });
+  t.deepEqual((await readdir(h.settings.folder)).sort(), ['processed']);
+  t.deepEqual(await dropFolderFiles(h.settings), []);
+});
+
+test('a file left in place while a newer one took its name stays staged, is retried first, and the newer one follows', async (t) => {
+  let firstTaken!: () => void;
+  const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+  let offered = 0;
+  const h = await harness(t, {
+    decide: async (): Promise<FileOutcome['status']> => {
+      if (++offered === 1) {
+        firstTaken();
+        await sleep(500);
+        throw new LeaveFileInPlace('the lock is held', { retryInMs: 400 });
+      }
+      return 'processed';
+    },
+  });
+  await renameIn(h.settings.folder, 'users.csv', sample(1));
+  await taken;
+  await renameIn(h.settings.folder, 'users.csv', sample(3));
+  for (let i = 0; i < 200 && (await readdir(h.settings.processed).catch(() => [] as string[])).length < 4; i++) await sleep(50);
+  t.deepEqual(
+    h.calls.map((c) => c.content),
+    [sample(1), sample(1), sample(3)],
+  );
+  t.is(await readFile(path.join(h.settings.processed, 'users.csv'), 'utf8'), sample(1));
+  const second = (await readdir(h.settings.processed)).find((n) => /^users\.\d{8}-\d{6}\.csv$/.test(n));
+  t.is(await readFile(path.join(h.settings.processed, second!), 'utf8'), sample(3));
 });
