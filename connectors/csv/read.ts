@@ -13,6 +13,11 @@ export interface ReadCsvFileOptions {
   /** Source name, stamped on every identity and issue. */
   source: string;
   file: string;
+  /**
+   * The name issues and record origins give the file, when it is read from elsewhere: a dropped file is read
+   * from the watcher's staging folder, but the admin knows it by where it was dropped. Default `file`.
+   */
+  name?: string;
   settings: CsvSourceSettings;
   signal?: AbortSignal;
 }
@@ -38,7 +43,8 @@ const REQUIRED_COLUMNS = ['FirstName'] as const;
  * Never throws; every failure becomes an issue.
  */
 export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<SourceEvent> {
-  const { source, file, settings, signal } = options;
+  const { source, settings, signal } = options;
+  const file = options.name ?? options.file;
   const mode = settings.mode === 'snapshot' ? 'full' : 'partial';
   const fileIssue = (message: string, field?: string, line?: number): SourceEvent => ({
     type: 'issue',
@@ -47,7 +53,7 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
 
   let csv: CsvFile;
   try {
-    csv = await openCsvFileAuto(file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
+    csv = await openCsvFileAuto(options.file, { encoding: settings.encoding, delimiter: settings.delimiter, signal });
   } catch (err) {
     // The issue names the file already: the reason alone, or every line would say it twice ("f.csv: f.csv: …").
     yield fileIssue(err instanceof CsvFileError ? err.reason : describeError(err));

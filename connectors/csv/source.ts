@@ -35,7 +35,10 @@ export function createCsvSource(config: SourceConfig): Source {
     kind: 'csv',
     mapping: config.mapping,
     read(options: ReadOptions): AsyncIterable<SourceEvent> {
-      if (options.input) return readCsvFile({ source: config.name, file: path.resolve(options.input), settings, signal: options.signal });
+      if (options.input) {
+        const file = path.resolve(options.input);
+        return readCsvFile({ source: config.name, file, name: options.inputName && path.resolve(options.inputName), settings, signal: options.signal });
+      }
       return nothingToRead(
         options.full ? 'no input recorded as applied by this source (none applied yet, or none since an upgrade); nothing to reconcile until a file is applied' : undefined,
       );

@@ -63,6 +63,7 @@ export async function processDroppedFile(
     runId,
     sources: [source.name],
     inputs: { [source.name]: file },
+    ...(options.dropped ? { inputNames: { [source.name]: options.dropped } } : {}),
     full: false,
     dryRun: false,
     approve: false,

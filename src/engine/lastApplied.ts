@@ -131,7 +131,7 @@ async function copyAtomically(file: string, copy: string): Promise<{ sha256: str
  */
 export async function recordLastApplied(
   engine: Engine,
-  run: { runId: string; reads: MappedRead[]; inputs?: Record<string, string> },
+  run: { runId: string; reads: MappedRead[]; inputs?: Record<string, string>; names?: Record<string, string> },
 ): Promise<void> {
   for (const [source, file] of Object.entries(run.inputs ?? {})) {
     if (engine.sources.get(source)?.kind !== 'csv') continue;
@@ -140,7 +140,7 @@ export async function recordLastApplied(
     if (!usable(run.reads.find((r) => r.source === source))) continue;
     try {
       const { sha256, size } = await copyAtomically(file, copy);
-      engine.state.setLastApplied(source, { file: path.resolve(file), sha256, size, runId: run.runId, at: new Date().toISOString() });
+      engine.state.setLastApplied(source, { file: path.resolve(run.names?.[source] ?? file), sha256, size, runId: run.runId, at: new Date().toISOString() });
     } catch (err) {
       engine.state.setLastApplied(source, undefined);
       await rm(copy, { force: true }).catch(() => undefined);

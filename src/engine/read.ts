@@ -10,6 +10,8 @@ export interface ReadSourceOptions {
   cursor?: string;
   full: boolean;
   input?: string;
+  /** See ReadOptions.inputName. */
+  inputName?: string;
   signal?: AbortSignal;
   logger: Logger;
   /** Called for every identity read (progress display). */
@@ -71,7 +73,7 @@ export async function readSource(options: ReadSourceOptions): Promise<MappedRead
       take(mapped, identity);
       return undefined;
     };
-    for await (const event of source.read({ cursor: options.cursor, full: options.full, input: options.input, signal: options.signal })) {
+    for await (const event of source.read({ cursor: options.cursor, full: options.full, input: options.input, inputName: options.inputName, signal: options.signal })) {
       if (event.type === 'identity') {
         await read(event.identity);
         options.onIdentity?.(result.count);

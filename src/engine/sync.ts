@@ -29,6 +29,12 @@ export interface SyncRequest {
   approve: boolean;
   /** Per-source input (the CSV file of a drop-folder or `import` run). */
   inputs?: Record<string, string>;
+  /**
+   * Per-source name of that input where it differs from the path read: a dropped file is read from the
+   * watcher's staging folder, and issues, record origins (plan, audit) and the record of the input applied
+   * last name it by where the admin dropped it.
+   */
+  inputNames?: Record<string, string>;
   /** Expected basis (apply FILE): refuse when the recomputed plan's basis differs. */
   expectBasis?: string;
   runId?: string;
@@ -101,6 +107,7 @@ export async function computePlan(
       cursor: request.full ? undefined : engine.state.getCursor(name),
       full: request.full,
       input: inputs?.[name],
+      inputName: request.inputs?.[name] !== undefined ? request.inputNames?.[name] : undefined,
       signal: request.signal,
       logger,
       onIdentity: (n) => request.onProgress?.('read', n),
@@ -174,7 +181,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
       // a run that left the PBX and the bindings as they were (an approval, which is never remembered as
       // converged, that changed nothing).
       const moved = [...unchanged.skip].filter(([name, r]) => engine.state.lastApplied(name)?.runId !== r.runId).map(([name]) => name);
-      if (moved.length) await recordLastApplied(engine, { runId, reads, inputs: Object.fromEntries(moved.map((n) => [n, request.inputs![n]!])) });
+      if (moved.length) await recordLastApplied(engine, { runId, reads, inputs: Object.fromEntries(moved.map((n) => [n, request.inputs![n]!])), names: request.inputNames });
       await recordRun(engine, { runId, sourceNames, startedAt, plan, exitCode: EXIT.ok });
       logger.info('input already applied; skipped', { phase: 'plan', sources: sourceNames, notes: plan.notes, summary: plan.summary });
       return { runId, plan, reads, exitCode: EXIT.ok };
@@ -239,7 +246,7 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     // Closed first: the embedded store commits what is left on close, and the revision recorded must be final.
     await target.close();
     target = undefined;
-    await recordLastApplied(engine, { runId, reads, inputs });
+    await recordLastApplied(engine, { runId, reads, inputs, names: request.inputNames });
     await engine.state.save();
     await recordConverged(engine, { runId, plan, report, reads, fingerprints: unchanged.fingerprints, inputs: request.inputs });
     await recordRun(engine, { runId, sourceNames, startedAt, plan, report, exitCode });

@@ -86,6 +86,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Source-specific input, e.g. the CSV file to read for a drop-folder import. */
   input?: string;
+  /** What the input is called in issues and record origins, when not `input` (a dropped file read from staging). */
+  inputName?: string;
 }
 
 /** A source connector instance. Connectors never import the reconciler or a target. */

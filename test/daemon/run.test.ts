@@ -86,6 +86,16 @@ test('daemon: a CSV dropped into inbox/ is applied within seconds, moved to proc
   const metrics = await (await fetch(`${daemon.statusUrl}/metrics`)).text();
   t.regex(metrics, /pbxsync_/);
 
+  // The file was read from the watcher's staging folder, but the audit trail, the rejected row and the record of
+  // the input applied last name it where the admin dropped it.
+  const dropped = path.join(ws.inbox, 'staff.csv');
+  const audit = (await Promise.all((await fs.readdir(path.join(ws.stateDir, 'audit'))).map((f) => fs.readFile(path.join(ws.stateDir, 'audit', f), 'utf8')))).join('');
+  const created = audit.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { op: string; record?: string });
+  t.deepEqual(created.filter((e) => e.op === 'create').map((e) => e.record), [`${dropped}:2`, `${dropped}:3`]);
+  t.false(audit.includes('.pbxsync-processing'));
+  const cliStatus = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ lastApplied?: { file: string } }> };
+  t.is(cliStatus.sources[0]!.lastApplied?.file, dropped);
+
   // Every log line is JSON, and the lines of a run carry its id.
   const lines = daemon.logs().split('\n').filter(Boolean);
   t.true(lines.every((l) => l.startsWith('{')), 'JSON logs only');
