@@ -1,19 +1,9 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { CLI, makeWorkspace, person, runCli, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
-
-function startDaemon(ws: Workspace) {
-  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  child.stdout.on('data', (d) => (logs += d));
-  child.stderr.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, logs: () => logs };
-}
+import { makeWorkspace, person, runCli, spawnDaemon, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 test('a second `pbxsync run` on the same state folder exits at once with 1, naming the folder and the running daemon; one-shot commands still work next to the daemon', async (t) => {
   const ws = await makeWorkspace();
-  const first = startDaemon(ws);
+  const first = spawnDaemon(ws);
   t.teardown(() => first.child.kill('SIGKILL'));
   await waitFor('daemon start', () => first.logs().includes('pbxsync running'));
 
@@ -33,7 +23,7 @@ test('a second `pbxsync run` on the same state folder exits at once with 1, nami
   first.child.kill('SIGTERM');
   t.is(await first.exited, 0, first.logs());
   // Released on a clean stop: the next daemon starts.
-  const third = startDaemon(ws);
+  const third = spawnDaemon(ws);
   t.teardown(() => third.child.kill('SIGKILL'));
   await waitFor('the next daemon starts', () => third.logs().includes('pbxsync running'));
   third.child.kill('SIGTERM');
@@ -42,13 +32,13 @@ test('a second `pbxsync run` on the same state folder exits at once with 1, nami
 
 test('a daemon killed with -9 does not block the next start', async (t) => {
   const ws = await makeWorkspace();
-  const first = startDaemon(ws);
+  const first = spawnDaemon(ws);
   t.teardown(() => first.child.kill('SIGKILL'));
   await waitFor('daemon start', () => first.logs().includes('pbxsync running'));
   first.child.kill('SIGKILL');
   t.is(await first.exited, null);
 
-  const next = startDaemon(ws);
+  const next = spawnDaemon(ws);
   t.teardown(() => next.child.kill('SIGKILL'));
   await waitFor('the next daemon starts', () => next.logs().includes('pbxsync running') || next.child.exitCode !== null);
   t.true(next.logs().includes('pbxsync running'), next.logs());

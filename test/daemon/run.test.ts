@@ -272,9 +272,13 @@ test('daemon: a state folder pbxsync cannot use leaves the dropped file in the i
   await fs.mkdir(store, { recursive: true });
 
   await dropFile(ws, 'blocked.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]));
-  const health = await waitFor('/healthz to turn unhealthy', async () => {
+  // The run's own record ("last run failed") can turn /healthz 503 a moment before the daemon has classified the
+  // failure as its storage's: wait for that reason.
+  const health = await waitFor('/healthz to turn unhealthy for the storage', async () => {
     const res = await fetch(`${daemon.statusUrl}/healthz`);
-    return res.status === 503 ? ((await res.json()) as { reasons: string[] }) : undefined;
+    if (res.status !== 503) return undefined;
+    const body = (await res.json()) as { reasons: string[] };
+    return body.reasons.some((r) => r.startsWith('source inbox: runs fail since')) ? body : undefined;
   }, 45_000);
   const reason = health.reasons.find((r) => r.startsWith('source inbox: runs fail since'));
   t.truthy(reason, health.reasons.join('\n'));

@@ -1,19 +1,9 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { journalLines, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
 import { storedUsers } from '../helpers/store.js';
-import { CLI, makeWorkspace, person, threeCxCsv, waitFor, type Workspace } from '../helpers/workspace.js';
-
-function startDaemon(ws: Workspace) {
-  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  child.stdout.on('data', (d) => (logs += d));
-  child.stderr.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, logs: () => logs };
-}
+import { makeWorkspace, person, spawnDaemon, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 test('SIGTERM in the middle of a dropped file: in-flight operations finish and are journaled, the file stays, the next start applies the rest', async (t) => {
   const smtp = await slowSmtp(10);
@@ -25,7 +15,7 @@ test('SIGTERM in the middle of a dropped file: in-flight operations finish and a
   checkpointEvery: 20`,
   });
   const journal = path.join(ws.stateDir, 'journal.jsonl');
-  const first = startDaemon(ws);
+  const first = spawnDaemon(ws);
   t.teardown(() => first.child.kill('SIGKILL'));
   await waitFor('daemon start', () => first.logs().includes('pbxsync running'));
   const rows = Array.from({ length: 600 }, (_, i) => person(1000 + i, `First${i}`, `Last${i}`));
@@ -44,7 +34,7 @@ test('SIGTERM in the middle of a dropped file: in-flight operations finish and a
   await fs.access(path.join(ws.inbox, 'staff.csv'));
   t.deepEqual(await fs.readdir(path.join(ws.inbox, 'processed')).catch(() => []), [], 'not moved: it was not fully applied');
 
-  const second = startDaemon(ws);
+  const second = spawnDaemon(ws);
   t.teardown(() => second.child.kill('SIGKILL'));
   await waitFor('the file processed on the next start', async () => (await fs.readdir(path.join(ws.inbox, 'processed')).catch(() => [] as string[])).includes('staff.csv'), 90_000);
   second.child.kill('SIGTERM');
@@ -82,7 +72,7 @@ test('SIGTERM while welcome mails go to a slow mail server: no further mail is s
   checkpointEvery: 20`,
   });
   const journal = path.join(ws.stateDir, 'journal.jsonl');
-  const first = startDaemon(ws);
+  const first = spawnDaemon(ws);
   t.teardown(() => first.child.kill('SIGKILL'));
   await waitFor('daemon start', () => first.logs().includes('pbxsync running'));
   const rows = Array.from({ length: 300 }, (_, i) => person(1000 + i, `First${i}`, `Last${i}`));
@@ -105,7 +95,7 @@ test('SIGTERM while welcome mails go to a slow mail server: no further mail is s
   await fs.access(path.join(ws.inbox, 'staff.csv'));
   t.regex(first.logs(), /welcome e-mails not sent yet stay pending for the next start/);
 
-  const second = startDaemon(ws);
+  const second = spawnDaemon(ws);
   t.teardown(() => second.child.kill('SIGKILL'));
   await waitFor('the file processed on the next start', async () => (await fs.readdir(path.join(ws.inbox, 'processed')).catch(() => [] as string[])).includes('staff.csv'), 90_000);
   await waitFor('every welcome mail sent', () => mailsByRecipient(smtp.messages()).size === 300, 90_000);
@@ -129,7 +119,7 @@ test('a second SIGTERM while stopping is logged and the daemon still stops clean
   const journal = path.join(ws.stateDir, 'journal.jsonl');
   const rows = Array.from({ length: 20 }, (_, i) => person(1000 + i, `First${i}`, `Last${i}`));
 
-  const first = startDaemon(ws);
+  const first = spawnDaemon(ws);
   t.teardown(() => first.child.kill('SIGKILL'));
   await waitFor('daemon start', () => first.logs().includes('pbxsync running'));
   await fs.writeFile(path.join(ws.inbox, 'a.csv'), threeCxCsv(rows.slice(0, 10)));
@@ -142,7 +132,7 @@ test('a second SIGTERM while stopping is logged and the daemon still stops clean
   t.regex(first.logs(), /"stopped"/);
   t.deepEqual((await everyStartEnded(journal)).unfinished, []);
 
-  const second = startDaemon(ws);
+  const second = spawnDaemon(ws);
   t.teardown(() => second.child.kill('SIGKILL'));
   await waitFor('daemon start', () => second.logs().includes('pbxsync running'), 60_000);
   await fs.writeFile(path.join(ws.inbox, 'b.csv'), threeCxCsv(rows.slice(10)));
