@@ -193,17 +193,9 @@ export function commands(program: Command, setExit: (code: number) => void): voi
         } catch (err) {
           throw new UsageError(`cannot read plan file ${file}: ${(err as Error).message}`);
         }
-        const basis = (saved.plan as { basis?: string } | undefined)?.basis;
-        if (saved.version !== 1 || !basis) throw new UsageError(`${file} is not a pbxsync plan file`);
         const { runSync } = await import('../engine/sync.js');
-        const outcome = await runSync(engine, {
-          sources: saved.request.sources,
-          full: saved.request.full,
-          inputs: saved.request.inputs,
-          dryRun: false,
-          approve: true,
-          expectBasis: basis,
-        });
+        const { approvalRequest } = await import('../engine/plans.js');
+        const outcome = await runSync(engine, approvalRequest(saved, file));
         await printOutcome(outcome, g.json);
         setExit(outcome.exitCode);
       });

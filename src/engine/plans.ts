@@ -6,7 +6,8 @@
 import { copyFile, mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Engine } from './engine.js';
-import { describeError } from '../errors/index.js';
+import { UsageError, describeError } from '../errors/index.js';
+import type { SyncRequest } from './sync.js';
 import { tightenMode } from '../util/fs.js';
 import type { Logger } from '../log.js';
 import type { Plan } from '../reconcile/types.js';
@@ -17,6 +18,18 @@ export interface SavedPlan {
   version: 1;
   request: { sources: string[]; full: boolean; inputs?: Record<string, string> };
   plan: unknown;
+}
+
+/**
+ * The run that approves a saved plan (`pbxsync apply FILE`): the plan's own sources and inputs, let through
+ * its thresholds, and refused (see SyncRequest.expectBasis) when the sources or the PBX changed since.
+ *
+ * @throws UsageError when `saved` is not a pbxsync plan file; `file` names it in the message.
+ */
+export function approvalRequest(saved: SavedPlan, file: string): SyncRequest {
+  const basis = (saved.plan as { basis?: string } | undefined)?.basis;
+  if (saved.version !== 1 || !basis) throw new UsageError(`${file} is not a pbxsync plan file`);
+  return { sources: saved.request.sources, full: saved.request.full, inputs: saved.request.inputs, dryRun: false, approve: true, expectBasis: basis };
 }
 
 /** `<stateDir>/plans`. */

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { processDroppedFile } from '../../src/daemon/run.js';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { lastAppliedCopy } from '../../src/engine/lastApplied.js';
-import type { SavedPlan } from '../../src/engine/plans.js';
+import { approvalRequest, type SavedPlan } from '../../src/engine/plans.js';
 import { runSync, type SyncOutcome } from '../../src/engine/sync.js';
 import { EXIT } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log.js';
@@ -87,15 +87,7 @@ test('a held snapshot sent to failed/ and approved with its saved plan: the next
   t.is(path.dirname(held.movedTo), path.join(ws.inbox, 'failed'));
   const planFile = engine.state.held()!.file;
   const saved = JSON.parse(await fs.readFile(planFile, 'utf8')) as SavedPlan;
-  // What `pbxsync apply FILE` runs.
-  const approved = await runSync(engine, {
-    sources: saved.request.sources,
-    full: saved.request.full,
-    inputs: saved.request.inputs,
-    dryRun: false,
-    approve: true,
-    expectBasis: (saved.plan as { basis: string }).basis,
-  });
+  const approved = await runSync(engine, approvalRequest(saved, planFile));
   t.is(approved.exitCode, EXIT.ok);
   t.is(approved.plan.summary.disable, 10);
   t.is(engine.state.lastApplied('inbox')?.sha256, await sha256(held.movedTo), 'the approved input is the one applied last');
@@ -172,14 +164,7 @@ test('a full run held by a threshold saves a copy of the recorded input with its
   t.is(path.dirname(kept ?? ''), path.join(ws.stateDir, 'plans'));
   t.deepEqual(await fs.readFile(kept!), await fs.readFile(half));
 
-  const approved = await runSync(engine, {
-    sources: saved.request.sources,
-    full: saved.request.full,
-    inputs: saved.request.inputs,
-    dryRun: false,
-    approve: true,
-    expectBasis: (saved.plan as { basis: string }).basis,
-  });
+  const approved = await runSync(engine, approvalRequest(saved, night.heldPlanFile!));
   t.is(approved.exitCode, EXIT.ok);
   t.is(approved.plan.summary.disable, 6);
   t.is((await users(engine)).filter((u) => u.enabled).length, 4);

@@ -359,22 +359,29 @@ async function renameIn(folder: string, name: string, text: string): Promise<voi
   await rename(part, path.join(folder, name));
 }
 
+/**
+ * A `decide` whose first call takes `ms` and then ends as `first` says (the file in progress while a test drops
+ * another); `taken` resolves when that first call starts. Later calls are processed at once.
+ */
+function slowFirstOffer(ms: number, first: () => Promise<FileOutcome['status']>) {
+  let firstTaken!: () => void;
+  const taken = new Promise<void>((resolve) => (firstTaken = resolve));
+  let offered = 0;
+  const decide = async (): Promise<FileOutcome['status']> => {
+    if (++offered > 1) return 'processed';
+    firstTaken();
+    await sleep(ms);
+    return first();
+  };
+  return { taken, decide };
+}
+
 const processedReport = async (settings: CsvSourceSettings, name: string) =>
   JSON.parse(await readFile(path.join(settings.processed, `${name}.report.json`), 'utf8')) as CsvReport;
 
 test('a file dropped under the same name while the first is applied is a new drop: both applied in order, each moved with its own report', async (t) => {
-  let firstTaken!: () => void;
-  const taken = new Promise<void>((resolve) => (firstTaken = resolve));
-  let offered = 0;
-  const h = await harness(t, {
-    decide: async (): Promise<FileOutcome['status']> => {
-      if (++offered === 1) {
-        firstTaken();
-        await sleep(800);
-      }
-      return 'processed';
-    },
-  });
+  const { taken, decide } = slowFirstOffer(800, async () => 'processed');
+  const h = await harness(t, { decide });
   await renameIn(h.settings.folder, 'users.csv', sample(1));
   await taken;
   // The first users.csv is being applied: the new one takes its name in the folder.
@@ -421,19 +428,10 @@ test('files a stopped daemon left in the staging folder go first at the next sta
 });
 
 test('a file left in place while a newer one took its name stays staged, is retried first, and the newer one follows', async (t) => {
-  let firstTaken!: () => void;
-  const taken = new Promise<void>((resolve) => (firstTaken = resolve));
-  let offered = 0;
-  const h = await harness(t, {
-    decide: async (): Promise<FileOutcome['status']> => {
-      if (++offered === 1) {
-        firstTaken();
-        await sleep(500);
-        throw new LeaveFileInPlace('the lock is held', { retryInMs: 400 });
-      }
-      return 'processed';
-    },
+  const { taken, decide } = slowFirstOffer(500, async () => {
+    throw new LeaveFileInPlace('the lock is held', { retryInMs: 400 });
   });
+  const h = await harness(t, { decide });
   await renameIn(h.settings.folder, 'users.csv', sample(1));
   await taken;
   await renameIn(h.settings.folder, 'users.csv', sample(3));
