@@ -110,6 +110,8 @@ export function csvRowToIdentity(row: CsvRow, ctx: CsvTransformContext): CsvRowR
     groups: [],
     disabled: false,
     origin: { file: ctx.file, line: row.line },
+    // A cell exists for every column of the file, empty or not; a column the file lacks is no cell at all.
+    partialAttributes: true,
   };
   if (ctx.key.auto) identity.matchBound = found.column === NUMBER_COLUMN ? 'extension' : 'email';
   return { identity, keyColumn: found.column };

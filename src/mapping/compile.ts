@@ -5,6 +5,7 @@ import { compileExtension } from './extension.js';
 import { compileFields, fieldRulePaths } from './fields.js';
 import { compileRole } from './roles.js';
 import { compileScope } from './scope.js';
+import { fieldInputs, splitUnsupplied } from './supplied.js';
 import type { MappingSpec } from './spec.js';
 import type { Decision, DesiredUser, Mapping, MappingResult, RemovalPolicy } from './types.js';
 import type { Subject } from './values.js';
@@ -30,6 +31,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
   if (role) steps.push(role);
   // After the department: per-department ranges depend on it.
   const extension = compileExtension(spec.extension, ctx);
+  const inputs = fieldInputs(spec);
 
   const removal: RemovalPolicy = { ...defaults.removal, ...spec.removal };
   const createDepartments = department?.create ?? false;
@@ -69,6 +71,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
     for (const step of steps) step(subject, out);
     const request = extension(subject, out);
     if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: reasons() };
+    const createOnly = identity.partialAttributes ? splitUnsupplied(inputs, subject, out, explain, rules) : undefined;
     const user: DesiredUser = {
       key,
       fields: out.fields,
@@ -81,6 +84,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
       origin: identity.origin,
     };
     if (identity.matchBound) user.matchBound = identity.matchBound;
+    if (createOnly) user.createOnly = createOnly;
     return { kind: 'user', user };
   }
 }

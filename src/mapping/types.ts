@@ -54,6 +54,12 @@ export interface DesiredUser {
   origin?: IdentityOrigin;
   /** The identity's Identity.matchBound: how the planner may recognise it under another anchor. */
   matchBound?: 'extension' | 'email';
+  /**
+   * Values of fields the record does not supply (Identity.partialAttributes: a CSV file without their
+   * columns), used only when the user is created: the mapping's defaults for a new user. Never compared with
+   * an existing user, who keeps what the PBX has.
+   */
+  createOnly?: Partial<UserFields>;
 }
 
 /** The result of mapping one identity. */

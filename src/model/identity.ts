@@ -25,6 +25,13 @@ export interface Identity {
    * Absent: the anchor alone identifies the record.
    */
   matchBound?: 'extension' | 'email';
+  /**
+   * The record lists only the attributes its input has (a CSV file names its columns; another file of the
+   * same source may have more): an attribute it lacks was not supplied, rather than empty, and the fields
+   * read from it are left as the PBX has them (DesiredUser.createOnly). Absent: an attribute the record
+   * lacks is empty (a directory leaves out empty attributes).
+   */
+  partialAttributes?: boolean;
 }
 
 /** Location of a record in its source. */

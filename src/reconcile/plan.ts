@@ -699,6 +699,13 @@ class Planner {
 
   private planCreate(r: Extract<Resolution, { kind: 'create' }>, allocator: ExtensionAllocator): void {
     const { entry, binding } = r;
+    if (entry.d.createOnly) {
+      // A new user gets the mapping's values for the fields its record does not supply (its defaults); an
+      // existing user is only ever compared on the fields the record has.
+      const merged = managedFields({ ...entry.d, fields: { ...entry.d.createOnly, ...entry.d.fields } }, this.shapes);
+      entry.fields = merged.fields;
+      entry.shape = merged.shape;
+    }
     const req = entry.d.extension;
     const problems: Problem[] = [];
     let extension: string | undefined = binding?.extension ?? (req.kind === 'fixed' ? req.value : undefined);
@@ -742,7 +749,7 @@ class Planner {
     // once its create is planned): no copy of every created user's fields. WARNING: never a spread plus a
     // new property, which V8 often gives a hidden class of its own (~0.5 KB each).
     const after: Partial<UserFields> = entry.fields;
-    after.enabled = entry.d.fields.enabled !== false;
+    after.enabled = (entry.d.fields.enabled ?? entry.d.createOnly?.enabled) !== false;
     this.ops.push({
       id: flat('create:', entry.ks),
       kind: 'create',

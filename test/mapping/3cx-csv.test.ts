@@ -171,3 +171,42 @@ test('3cx-csv: the rule of every field it sets, which the plan names for a chang
   const user = userOf(mapping.map(row(SAMPLE, { EmailAddress: 'a@example.com' })) as Awaited<ReturnType<Mapping['map']>>);
   for (const field of Object.keys(user.fields)) t.truthy((mapping.rules as Record<string, string>)[field], field);
 });
+
+/** A row of a file with only the given columns, as the CSV connector delivers it. */
+function sparseRow(cells: Record<string, string>): Identity {
+  return identity({ source: 'inbox', anchor: cells.Number, attributes: cells, origin: { file: 'few.csv', line: 2 }, partialAttributes: true });
+}
+
+test('3cx-csv: a file without a column leaves its fields to the PBX for an existing user; a new user gets the defaults', async (t) => {
+  const user = userOf(await mapping.map(sparseRow({ Number: '200', FirstName: 'Noelle', LastName: 'Melton', EmailAddress: 'noelle@example.com' })));
+  // Compared with an existing user: the columns the file has (options are compared per key, and it has none).
+  t.deepEqual(user.fields, { firstName: 'Noelle', lastName: 'Melton', email: 'noelle@example.com', options: {} });
+  // Used only when the user is created.
+  t.deepEqual(user.createOnly, {
+    mobile: null,
+    outboundCallerId: null,
+    language: null,
+    dids: [],
+    vmEnabled: true,
+    recordCalls: false,
+    hideInPhonebook: false,
+    phones: [],
+    department: 'DEFAULT',
+    role: 'users',
+  });
+  const left = user.reasons.filter((r) => r.reason.includes('an existing user keeps what the PBX has')).map((r) => r.field);
+  t.deepEqual(left.sort(), Object.keys(user.createOnly!).sort());
+});
+
+test('3cx-csv: a column that is there but empty still applies (an emptied MAC cell removes the phone); a directory record without an attribute is empty', async (t) => {
+  const emptied = userOf(await mapping.map(sparseRow({ Number: '200', FirstName: 'Noelle', MAC: '', Role: '', Department: '' })));
+  t.deepEqual(emptied.fields.phones, []);
+  t.is(emptied.fields.role, 'users');
+  t.is(emptied.fields.department, 'DEFAULT');
+  t.is(emptied.createOnly?.phones, undefined);
+  // The same attributes from a source whose records always list every attribute they have (no partialAttributes).
+  const directory = userOf(await mapping.map(identity({ source: 'hr', anchor: '200', attributes: { Number: '200', FirstName: 'Noelle' } })));
+  t.is(directory.createOnly, undefined);
+  t.deepEqual(directory.fields.phones, []);
+  t.is(directory.fields.role, 'users');
+});

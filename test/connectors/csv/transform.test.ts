@@ -78,7 +78,7 @@ for (const [name, cells, key, expected] of anchorTable) {
   });
 }
 
-test('csvRowToIdentity: a good row becomes an identity with the cells as attributes', (t) => {
+test('csvRowToIdentity: a good row becomes an identity with the cells as attributes, partial to its file\'s columns', (t) => {
   const cells = { Number: '1001', FirstName: 'Anna', Role: '”<rolename=””system_owners””/>”' };
   t.deepEqual(csvRowToIdentity(row(cells), ctx()), {
     keyColumn: 'Number',
@@ -89,6 +89,8 @@ test('csvRowToIdentity: a good row becomes an identity with the cells as attribu
       groups: [],
       disabled: false,
       origin: { file: '/drop/users.csv', line: 7 },
+      // The file's columns are all the record has: a column it lacks is not supplied (not empty).
+      partialAttributes: true,
     },
   });
 });
