@@ -71,7 +71,7 @@ export function compileMapping(spec: MappingSpec, ctx: CompileContext, defaults:
     for (const step of steps) step(subject, out);
     const request = extension(subject, out);
     if (out.issues.length > 0 || request === undefined) return { kind: 'invalid', key, issues: out.issues, reasons: reasons() };
-    const createOnly = identity.partialAttributes ? splitUnsupplied(inputs, subject, out, explain, rules) : undefined;
+    const createOnly = identity.partialAttributes ? splitUnsupplied(inputs, subject, out, explain) : undefined;
     const user: DesiredUser = {
       key,
       fields: out.fields,

@@ -70,7 +70,7 @@ export function fieldInputs(spec: MappingSpec): FieldInputs[] {
  * what the PBX has. Without this, a file of four columns would reset every user's role, department, phones
  * and numbers to the defaults. Undefined when the record has every input.
  */
-export function splitUnsupplied(inputs: readonly FieldInputs[], subject: Subject, out: Output, explain: boolean, rules: Readonly<Partial<Record<keyof UserFields, string>>>): Partial<UserFields> | undefined {
+export function splitUnsupplied(inputs: readonly FieldInputs[], subject: Subject, out: Output, explain: boolean): Partial<UserFields> | undefined {
   let createOnly: Partial<UserFields> | undefined;
   for (const input of inputs) {
     if (!(input.field in out.fields)) continue;
@@ -79,9 +79,14 @@ export function splitUnsupplied(inputs: readonly FieldInputs[], subject: Subject
     (createOnly as Record<string, unknown>)[input.field] = out.fields[input.field];
     delete out.fields[input.field];
     if (explain) {
-      const value = input.field === 'vmPin' ? '***' : createOnly[input.field];
-      const decision: Decision = { field: input.field, value, rule: rules[input.field] ?? '', reason: `${input.missing}: a new user gets this, an existing user keeps what the PBX has` };
-      out.reasons.push(decision);
+      // The field's own decision says what a new user gets; it now also says why an existing user keeps its value.
+      // (Decisions are shared between records: replaced, never changed.)
+      const reasons = out.reasons;
+      for (let i = 0; i < reasons.length; i++) {
+        const d = reasons[i];
+        if (d.field !== input.field) continue;
+        reasons[i] = { ...d, reason: `${input.missing}: only for a new user (${d.reason}); an existing user keeps what the PBX has` } satisfies Decision;
+      }
     }
   }
   return createOnly;
