@@ -5,10 +5,19 @@ import { stringify } from 'csv-stringify/sync';
 import type { RecordIssue } from '../../src/model/index.js';
 import { redact } from '../../src/log.js';
 
+/**
+ * What kind of problem a report entry is: `rejected`, a row (or the file) the reader, the mapping or the planner
+ * refused, so nothing was tried for it; `conflict`, a row whose values collide with a PBX user pbxsync does not
+ * manage; `failed`, a row whose operation the PBX refused or that could not be applied.
+ */
+export type CsvRejectionKind = 'rejected' | 'conflict' | 'failed';
+
 /** One rejected input row (or, with line 0, a problem with the file as a whole). */
 export interface CsvRejection {
   /** 1-based line in the file; 0 when the problem is not about one line. */
   line: number;
+  /** What kind of problem it is: the entries are in line order, so the kind is no longer told by position. */
+  kind: CsvRejectionKind;
   /** Column (canonical name) the problem is in. */
   column?: string;
   /** The row's key (extension, e-mail) when known. */
@@ -31,6 +40,7 @@ export interface CsvReport {
   rows: number;
   /** Operations applied to the PBX. */
   applied: number;
+  /** Every problem, in line order (see {@link inLineOrder}): file-level ones (line 0) first. */
   rejected: CsvRejection[];
   /** Operations that failed (also listed in `rejected`, with their error). */
   failed?: number;
@@ -44,10 +54,19 @@ export interface CsvReport {
 
 /** A reader or pipeline issue as a report row. */
 export function rejectionFromIssue(issue: RecordIssue): CsvRejection {
-  const out: CsvRejection = { line: issue.line ?? 0, reason: issue.message };
+  const out: CsvRejection = { line: issue.line ?? 0, kind: 'rejected', reason: issue.message };
   if (issue.field !== undefined) out.column = issue.field;
   if (issue.record !== undefined) out.record = issue.record;
   return out;
+}
+
+/**
+ * The entries sorted by line, as the admin who fixes the file reads it (top to bottom); file-level entries
+ * (line 0) first, since they may explain the rest. The sort is stable: entries of one line keep the order they
+ * were given in (rejected, then conflict, then failed as the report is assembled). Returns a new array.
+ */
+export function inLineOrder(entries: readonly CsvRejection[]): CsvRejection[] {
+  return [...entries].sort((a, b) => a.line - b.line);
 }
 
 /**
@@ -86,17 +105,19 @@ function defuse(cell: string): string {
 }
 
 /**
- * The report as CSV with the columns `line,column,record,reason`: one row per rejected row, then one row
- * (line empty) for a file-level error and for a held plan. Secrets masked.
+ * The report as CSV with the columns `line,column,record,reason,kind`. The rows without a line come first: a
+ * file-level error (kind `error`), a held plan (kind `held`); then one row per entry of `rejected`, in its
+ * order (line order, see {@link inLineOrder}). Secrets masked. `kind` comes last so that a script reading the
+ * first four columns by position keeps working.
  */
 export function formatCsvReport(report: CsvReport): string {
   const safe = redactReport(report);
-  const rows: string[][] = [['line', 'column', 'record', 'reason']];
+  const rows: string[][] = [['line', 'column', 'record', 'reason', 'kind']];
+  if (safe.error) rows.push(['', '', '', defuse(`file not processed: ${safe.error}`), 'error']);
+  if (safe.held) rows.push(['', '', '', defuse(`plan held: ${safe.held}`), 'held']);
   for (const x of safe.rejected) {
-    rows.push([x.line > 0 ? String(x.line) : '', x.column ?? '', defuse(x.record ?? ''), defuse(x.reason)]);
+    rows.push([x.line > 0 ? String(x.line) : '', x.column ?? '', defuse(x.record ?? ''), defuse(x.reason), x.kind]);
   }
-  if (safe.error) rows.push(['', '', '', defuse(`file not processed: ${safe.error}`)]);
-  if (safe.held) rows.push(['', '', '', defuse(`plan held: ${safe.held}`)]);
   return stringify(rows, { record_delimiter: '\r\n' });
 }
 

@@ -54,7 +54,7 @@ async function makeLogger(config: ServiceConfig): Promise<Logger> {
 const MAX_PRINTED_OPS = 200;
 
 async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Promise<void> {
-  const { formatPlan, summaryJson } = await import('../reconcile/serialize.js');
+  const { formatPlan, inInputOrder, summaryJson } = await import('../reconcile/serialize.js');
   if (json) {
     process.stdout.write(JSON.stringify({ ...summaryJson(outcome.plan, outcome.report), heldPlan: outcome.heldPlanFile ?? null }) + '\n');
     return;
@@ -64,7 +64,10 @@ async function printOutcome(outcome: SyncOutcome, json: boolean | undefined): Pr
   const out: string[] = [formatPlan(shown)];
   if (shown !== outcome.plan) out.push(`… and ${outcome.plan.operations.length - MAX_PRINTED_OPS} more operations (--json lists them all)`);
   if (outcome.report) {
-    for (const f of outcome.report.failed) out.push(`✗ ${f.op.kind} ${f.op.extension}: ${f.error}`);
+    // In input order like the rejected rows above: failures are recorded as apply meets them, in no order an
+    // admin going through the file could use.
+    const failed = inInputOrder(outcome.report.failed, (f) => ({ source: f.op.key?.source, file: f.op.origin?.file, line: f.op.origin?.line }));
+    for (const f of failed) out.push(`✗ ${f.op.kind} ${f.op.extension}: ${f.error}`);
     const s = outcome.report.summary;
     out.push(
       `applied: ${s.create} created, ${s.update} updated, ${s.disable} disabled, ${s.enable} enabled, ${s.delete} deleted, ${s.adopt} adopted; ${outcome.report.failed.length} failed` +

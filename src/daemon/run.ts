@@ -14,15 +14,26 @@ import { createScheduler } from './scheduler.js';
 import { Alerter, alertSnapshot } from './alerts.js';
 import { createMailer } from '../mail/mailer.js';
 import { LeaveFileInPlace, watchDropFolder, type FileOutcome } from '../../connectors/csv/dropFolder.js';
-import type { CsvReport } from '../../connectors/csv/report.js';
+import { inLineOrder, rejectionFromIssue, type CsvRejection, type CsvReport } from '../../connectors/csv/report.js';
 import { pruneMovedFiles } from '../../connectors/csv/retention.js';
 import { EXIT, StorageError, describeError, isRetryable } from '../errors/index.js';
 import { acquireDaemonLock } from '../state/lock.js';
 
-/** Builds the report written beside a processed or failed drop-folder file. */
+/**
+ * Builds the report written beside a processed or failed drop-folder file. Its entries (rejected rows,
+ * conflicts, failed operations) are in line order, each with its kind: an admin fixes the file from top to
+ * bottom, and three lists each in its own order sent them up and down it.
+ */
 export function csvReportFor(file: string, source: string, startedAt: Date, outcome: SyncOutcome): CsvReport {
   const read = outcome.reads.find((r) => r.source === source);
   const failedOps = outcome.report?.failed ?? [];
+  const rejected: CsvRejection[] = [
+    ...outcome.plan.issues.map(rejectionFromIssue),
+    ...outcome.plan.operations
+      .filter((op) => op.kind === 'conflict')
+      .map((op): CsvRejection => ({ line: op.origin?.line ?? 0, kind: 'conflict', column: op.conflict?.field, record: op.key?.anchor ?? op.extension, reason: op.reason })),
+    ...failedOps.map((f): CsvRejection => ({ line: f.op.origin?.line ?? 0, kind: 'failed', record: f.op.key?.anchor ?? f.op.extension, reason: f.error })),
+  ];
   return {
     file,
     source,
@@ -32,13 +43,7 @@ export function csvReportFor(file: string, source: string, startedAt: Date, outc
     rows: read?.count ?? 0,
     applied: outcome.report?.applied.length ?? 0,
     failed: failedOps.length,
-    rejected: [
-      ...outcome.plan.issues.map((i) => ({ line: i.line ?? 0, column: i.field, record: i.record, reason: i.message })),
-      ...outcome.plan.operations
-        .filter((op) => op.kind === 'conflict')
-        .map((op) => ({ line: op.origin?.line ?? 0, column: op.conflict?.field, record: op.key?.anchor ?? op.extension, reason: op.reason })),
-      ...failedOps.map((f) => ({ line: f.op.origin?.line ?? 0, column: undefined, record: f.op.key?.anchor ?? f.op.extension, reason: f.error })),
-    ],
+    rejected: inLineOrder(rejected),
     summary: { ...(outcome.report?.summary ?? outcome.plan.summary) },
     held: outcome.plan.held,
   };

@@ -144,16 +144,29 @@ export function isRetryable(err: unknown): boolean {
   );
 }
 
-/** The message of an error and its causes, joined: "a: b: c". */
+/**
+ * The message of an error and its causes, joined: "a: b: c". What the text holds already is not repeated:
+ * pbxsync's wrappers quote their cause in their own message (`new RetryableError(\`sending mail to ${to}
+ * failed: ${describeError(err)}\`, { cause: err })`) and keep it as `cause` for the stack, and appending it
+ * again printed "…: connect ECONNREFUSED 127.0.0.1:25: connect ECONNREFUSED 127.0.0.1:25". A cause's message
+ * is taken a ": "-separated part at a time (libraries join context and detail that way, nodemailer even a
+ * reply twice), and only the parts not in the text yet are added; the causes below follow the same way. The
+ * error's own message is kept whole.
+ */
 export function describeError(err: unknown): string {
-  const parts: string[] = [];
+  let text = '';
   let e: unknown = err;
   for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (msg && !parts.includes(msg)) parts.push(msg);
+    if (!text) text = msg;
+    else if (msg && !text.includes(msg)) {
+      for (const part of msg.split(': ')) {
+        if (part && !text.includes(part)) text = text ? `${text}: ${part}` : part;
+      }
+    }
     e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
   }
-  return parts.join(': ');
+  return text;
 }
 
 /** Exit codes of DESIGN §3. */

@@ -25,7 +25,8 @@ export interface MailMessage {
 export interface Mailer {
   readonly kind: 'smtp' | 'outbox';
   /**
-   * Sends one message.
+   * Sends one message: one delivery attempt (for SMTP, one connection when none is open), never retried here.
+   * Retrying is the caller's: a welcome mail stays pending for the next session, an alert is dropped.
    * @throws RetryableError for network failures and 4xx replies; TerminalError for 5xx replies.
    */
   send(message: MailMessage): Promise<void>;
@@ -69,7 +70,11 @@ class SmtpMailer implements Mailer {
     } catch (err) {
       this.unusable = `the SMTP URL (mail.smtpUrl) ${(err as Error).message}`;
     }
-    if (settings) this.transport = nodemailer().createTransport({ ...settings, pool: true, maxConnections: 2 });
+    // maxRequeues 0: nodemailer's pool otherwise sends a message again, up to 5 times with a back-off, when the
+    // server closes the connection under it (a server that drops every connection made one send 6 connections
+    // and seconds long), while a refused connection fails at once. One attempt per send either way: pbxsync's
+    // retry of a mail is that it stays pending (README, `mail`), and a retry here multiplied each of those.
+    if (settings) this.transport = nodemailer().createTransport({ ...settings, pool: true, maxConnections: 2, maxRequeues: 0 });
   }
 
   async send(message: MailMessage): Promise<void> {
@@ -99,13 +104,24 @@ class SmtpMailer implements Mailer {
  * server's reply, never the SMTP URL (it may hold a password).
  */
 export function classifySmtpError(err: unknown, to: string): Error {
-  const e = err as { responseCode?: number; code?: string; message?: string };
+  const e = err as { responseCode?: number; code?: string; message?: string; response?: unknown };
   // redact(): a reply or a connection error may echo what the client sent (the password).
-  const detail = redact(e.responseCode ? `server replied ${e.responseCode}: ${e.message ?? ''}`.trim() : describeError(err));
+  const detail = redact(e.responseCode ? `server replied ${e.responseCode}: ${replyOnce(e.message ?? '', e.response)}`.trim() : describeError(err));
   const message = `sending mail to ${to} failed: ${detail}`;
   if (typeof e.responseCode === 'number' && e.responseCode >= 500) return new TerminalError(message, { cause: err, code: 'SMTP' });
   if (e.code === 'EAUTH') return new TerminalError(message, { cause: err, code: 'SMTP' });
   return new RetryableError(message, { cause: err, code: 'SMTP' });
+}
+
+/**
+ * nodemailer appends the server's reply to its error message, also to one that quotes the reply already ("Invalid
+ * greeting. response=421 Busy: 421 Busy"): the reply once, without the appended copy.
+ */
+function replyOnce(message: string, response: unknown): string {
+  if (typeof response !== 'string' || !response) return message;
+  const suffix = `: ${response}`;
+  const head = message.endsWith(suffix) ? message.slice(0, -suffix.length) : undefined;
+  return head !== undefined && head.includes(response) ? head : message;
 }
 
 class OutboxMailer implements Mailer {

@@ -121,6 +121,24 @@ function show(field: UserFieldName, value: unknown): string {
 }
 
 /**
+ * `items` in the order of the input they are about, for an admin who fixes the input from the top: grouped by
+ * source and file (groups in the order they first appear), and by line within a group, entries without a line
+ * (the file as a whole) first. Stable, so items of one line keep their order. Returns a new array. Without it,
+ * a file's problems come in batches (the reader's, then the planner's; failures as apply meets them), each in
+ * its own order.
+ */
+export function inInputOrder<T>(items: readonly T[], where: (item: T) => { source?: string; file?: string; line?: number }): T[] {
+  const groups = new Map<string, number>();
+  const keyed = items.map((item) => {
+    const w = where(item);
+    const group = `${w.source ?? ''}\0${w.file ?? ''}`;
+    if (!groups.has(group)) groups.set(group, groups.size);
+    return { item, group: groups.get(group)!, line: w.line ?? 0 };
+  });
+  return keyed.sort((a, b) => a.group - b.group || a.line - b.line).map((k) => k.item);
+}
+
+/**
  * The plan for humans, Terraform-like:
  * ```
  * + create 1001 Anna Smith (new in hr-csv (line 14))
@@ -129,6 +147,7 @@ function show(field: UserFieldName, value: unknown): string {
  * ! conflict 300 ... (extension 300 is held by unmanaged user ...)
  * ? error hr-csv /srv/inbox/staff.csv:7 Number: extension 911 is an emergency number and can never be an extension
  * ```
+ * Operations keep the plan's order; the rejected rows (`? error`) are in input order ({@link inInputOrder}).
  * Secrets are masked.
  */
 export function formatPlan(plan: Plan): string {
@@ -151,7 +170,7 @@ export function formatPlan(plan: Plan): string {
       }
     }
   }
-  for (const issue of plan.issues) {
+  for (const issue of inInputOrder(plan.issues, (i) => i)) {
     // file:line as compilers write it: an editor or terminal opens the row from there.
     const where = issue.file ? [issue.file, issue.line].filter((x) => x !== undefined).join(':') : issue.line !== undefined ? `line ${issue.line}` : '';
     lines.push(`? error ${issue.source}${where ? ` ${where}` : ''}${issue.field ? ` ${issue.field}` : ''}: ${issue.message}`);

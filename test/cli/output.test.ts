@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { CLI, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+import { YEALINK, makeInstall, startFake } from '../targets/threecx/e2e-helpers.js';
 
 const BAR = /[\u2588\u2591]/; // the progress bar's full and empty block characters
 
@@ -54,4 +55,29 @@ test('text output names each rejected row once, and a held plan says why once an
   t.is(held.code, 3, held.stderr);
   t.is(held.stdout.split('\n').filter((l) => l.startsWith('HELD')).length, 1, held.stdout);
   t.regex(held.stdout, /^review it, then approve with: pbxsync apply \S+/m);
+});
+
+test('text output lists the failed operations in line order, not in apply\'s (updates before creates); --json keeps its counts', async (t) => {
+  // The 3CX fake refuses an unknown phone template when the write is made: operations that fail at apply, which
+  // the embedded store never lets through the planner.
+  const fake = await startFake();
+  t.teardown(() => fake.close());
+  const install = await makeInstall(fake);
+  t.is((await install.cli(['import', await install.write('first.csv', threeCxCsv([person(1001, 'Anna', 'Smith')]))])).code, 0);
+
+  const unknown = { MAC: '', Template: 'nosuch.ph.xml', Model: YEALINK.Model };
+  const file = await install.write(
+    'second.csv',
+    threeCxCsv([person(1002, 'Bob', 'Stone', { ...unknown, MAC: '805ec0000002' }), person(1001, 'Anna', 'Smith', { ...unknown, MAC: '805ec0000001' })]),
+  );
+  const json = await install.importJson(file);
+  t.is(json.code, 4, json.stdout + json.stderr);
+  t.like(json.json.summary, { create: 0, update: 0, errors: 2 });
+  t.is(json.json.failed?.length, 2);
+
+  const again = await install.write('third.csv', threeCxCsv([person(1003, 'Cleo', 'Rae', { ...unknown, MAC: '805ec0000003' }), person(1001, 'Anna', 'Smith', { ...unknown, MAC: '805ec0000004' })]));
+  const run = await install.cli(['import', again]);
+  t.is(run.code, 4, run.stdout + run.stderr);
+  const failed = run.stdout.split('\n').filter((l) => l.startsWith('✗'));
+  t.deepEqual(failed.map((l) => /^✗ (\w+) (\d+)/.exec(l)?.slice(1).join(' ')), ['create 1003', 'update 1001'], run.stdout);
 });

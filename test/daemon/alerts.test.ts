@@ -110,7 +110,7 @@ test('failedFileAlert: the error of a file that could not be read, the rejected 
   t.regex(unreadable!.text, /moved to \/srv\/inbox\/failed\./);
   t.regex(unreadable!.text, /^Error: the header has no column FirstName; nothing was read$/m);
 
-  const rejected = Array.from({ length: 12 }, (_, i) => ({ line: i + 2, column: 'Number', reason: `extension 91${i} is an emergency number` }));
+  const rejected = Array.from({ length: 12 }, (_, i) => ({ line: i + 2, kind: 'rejected' as const, column: 'Number', reason: `extension 91${i} is an emergency number` }));
   const noRow = failedFileAlert(report({ rows: 12, rejected }), '/srv/inbox/failed', 'pbx1');
   t.regex(noRow!.text, /^12 rows read, none usable:$/m);
   t.regex(noRow!.text, /^ {2}line 2, Number: extension 910 is an emergency number$/m);

@@ -13,8 +13,8 @@ const report = (overrides: Partial<CsvReport> = {}): CsvReport => ({
   rows: 5,
   applied: 3,
   rejected: [
-    { line: 2, reason: 'extension 911 is an emergency number' },
-    { line: 4, reason: 'the target refused the e-mail' },
+    { line: 2, kind: 'rejected', reason: 'extension 911 is an emergency number' },
+    { line: 4, kind: 'failed', reason: 'the target refused the e-mail' },
   ],
   failed: 1,
   ...overrides,

@@ -8,6 +8,7 @@ import { DROPPED_FILE_RETRY_FIRST_MS, droppedFileRetryMs } from '../../src/daemo
 import { slowSmtp } from '../helpers/smtp.js';
 import { parseEml } from '../targets/embedded/helpers.js';
 import { CLI, ROOT, makeWorkspace, person, staff, threeCxCsv, waitFor, type CsvRow, type Workspace } from '../helpers/workspace.js';
+import { YEALINK, makeInstall, startDaemon as startThreeCxDaemon, startFake } from '../targets/threecx/e2e-helpers.js';
 
 /** Starts `pbxsync run` as a real process and waits for its "running" log line (which names the status URL). */
 async function startDaemon(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; statusUrl: string; logs: () => string; exited: Promise<number | null> }> {
@@ -346,4 +347,39 @@ test('daemon: the last dropped file per source in /status and /metrics; a file t
   t.is(moved?.runId, partly.runId);
   daemon.child.kill('SIGTERM');
   t.is(await daemon.exited, 0);
+});
+
+test('daemon: the report of a dropped file lists its problems by line, each with its kind: a failed create at line 3, a conflict at line 5, a rejected row at line 7', async (t) => {
+  // The 3CX fake, for an operation the PBX refuses when applied (an unknown phone template): the embedded store
+  // refuses nothing the planner lets through.
+  const fake = await startFake();
+  t.teardown(() => fake.close());
+  const install = await makeInstall(fake);
+  fake.seedUser({ Number: '300', FirstName: 'Desk', LastName: 'Phone', Phones: [{ MacAddress: '805EC0AABBCC', TemplateName: YEALINK.Template }] });
+  const rows = [
+    person(1001, 'Anna', 'Smith'),
+    person(1002, 'Bob', 'Stone', { MAC: '805ec0000002', Template: 'nosuch.ph.xml', Model: YEALINK.Model }),
+    person(1003, 'Carla', 'Diaz'),
+    person(1004, 'Dan', 'Ray', { MAC: '80-5e-c0-aa-bb-cc', ...YEALINK }),
+    person(1005, 'Eve', 'Ray'),
+    person(1006, 'Finn', 'Ray', { VMPIN: '12' }),
+  ];
+  const daemon = await startThreeCxDaemon(install);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  const report = await daemon.drop('mixed.csv', threeCxCsv(rows));
+
+  t.deepEqual(
+    report.rejected.map((r) => [r.line, r.kind, r.record]),
+    [
+      [3, 'failed', '1002'],
+      [5, 'conflict', '1004'],
+      [7, 'rejected', '1006'],
+    ],
+  );
+  t.regex(report.rejected[0]!.reason, /nosuch\.ph\.xml/);
+  t.regex(report.rejected[1]!.reason, /805ec0aabbcc.*Desk Phone/i);
+  t.is(report.rejected[2]!.column, 'VMPIN');
+  // The counts are those of the run, whatever the order.
+  t.like(report, { rows: 6, applied: 3, failed: 1, summary: { create: 3, conflicts: 1, errors: 2 } });
+  t.is(await daemon.stop(), 0);
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { closedPort, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
+import { closedPort, refusingSmtp, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
 import { storedUsers } from '../helpers/store.js';
 import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
@@ -28,4 +28,33 @@ test('the daemon sends the welcome mails left due at its start, without waiting 
   child.kill('SIGTERM');
   t.is(await exited, 0, logs);
   t.true((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).every((u) => !u.welcomePending && u.welcomeSentAt !== null));
+});
+
+test('the daemon at start with a mail server that drops every connection: each due mail tried once, its warning names the cause once, the mails stay due', async (t) => {
+  const down = await closedPort();
+  const ws = await makeWorkspace({ mail: smtpMailConfig(down) });
+  const file = await ws.write('staff.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone'), person(1003, 'Cleo', 'Rae')]));
+  t.is((await ws.cli(['import', file])).code, 0);
+
+  const server = await refusingSmtp('drop');
+  t.teardown(() => server.close());
+  await fs.writeFile(ws.config, (await fs.readFile(ws.config, 'utf8')).replace(smtpMailConfig(down), smtpMailConfig(server.port)));
+  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let logs = '';
+  child.stderr.on('data', (d) => (logs += d));
+  child.stdout.on('data', (d) => (logs += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor('daemon start', () => logs.includes('pbxsync running'));
+  // Counted by the server: one connection per mail, not nodemailer's five requeues on top of each.
+  t.is(server.connections(), 3, logs);
+  const warnings = logs.split('\n').filter((l) => l.includes('"message":"welcome e-mail not sent'));
+  t.is(warnings.length, 3, logs);
+  for (const w of warnings) {
+    const error = (JSON.parse(w) as { error: string }).error;
+    t.is(error.split('after connection was closed').length - 1, 1, error);
+  }
+  child.kill('SIGTERM');
+  t.is(await exited, 0, logs);
+  t.is((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).filter((u) => u.welcomePending).length, 3);
 });

@@ -99,3 +99,40 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/**
+ * A mail server that is there but takes no mail, counting the connections made to it: `drop` accepts each
+ * connection and closes it before any greeting (a crashed or overloaded MTA behind a load balancer);
+ * `busy` is a real SMTP server that greets every connection with `421` and closes it (RFC 5321 4.3.2:
+ * "service not available").
+ */
+export async function refusingSmtp(how: 'drop' | 'busy'): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  if (how === 'drop') {
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      connections: () => connections,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onConnect(_session, callback) {
+      connections++;
+      callback(Object.assign(new Error('Service not available, try again later'), { responseCode: 421 }));
+    },
+  });
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.server.address() as net.AddressInfo).port,
+    connections: () => connections,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

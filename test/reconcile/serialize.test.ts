@@ -1,6 +1,6 @@
 import test from 'ava';
 import { UsageError } from '../../src/errors/index.js';
-import { formatPlan, parsePlan, serializePlan, summaryJson } from '../../src/reconcile/serialize.js';
+import { formatPlan, inInputOrder, parsePlan, serializePlan, summaryJson } from '../../src/reconcile/serialize.js';
 import { binding, desired, fixed, pbxUser, planOf, read } from './_builders.js';
 
 const PIN = '90210';
@@ -80,4 +80,40 @@ test('the mapping rule of each changed field: after the field line in formatPlan
   t.regex(text, /^ {4}vmPin: \[secret\] → \[secret\] {3}\[mappings\/hr\.yml#voicemail\.pin\]$/m);
   t.deepEqual(summaryJson(p).rules, { inbox: rules });
   t.deepEqual(summaryJson(samplePlan()).rules, {}, 'a source read without a mapping names no rules');
+});
+
+test('formatPlan lists the rejected rows in input order: the planner\'s issue at line 3 before the reader\'s at line 7, a file-level one first; summaryJson keeps the plan\'s order', (t) => {
+  const file = '/srv/inbox/staff.csv';
+  const p = planOf({
+    sources: [
+      read({
+        issues: [
+          { source: 'inbox', file, line: 7, field: 'VMPIN', record: '1007', message: 'VM PIN must be at least 4 digits' },
+          { source: 'inbox', file, message: 'the file has no column DID' },
+        ],
+        desired: [desired({ anchor: '911', extension: fixed('911'), line: 3, origin: { file, line: 3 } })],
+      }),
+    ],
+  });
+  t.deepEqual(p.issues.map((i) => i.line), [7, undefined, 3], 'the reader\'s issues, then the planner\'s');
+  const errors = formatPlan(p).split('\n').filter((l) => l.startsWith('? error'));
+  t.deepEqual(errors, [
+    `? error inbox ${file}: the file has no column DID`,
+    `? error inbox ${file}:3 extension: extension 911 is an emergency number and can never be an extension; inbox/911 is not created`,
+    `? error inbox ${file}:7 VMPIN: VM PIN must be at least 4 digits`,
+  ]);
+  t.deepEqual(summaryJson(p).issues.map((i) => i.line), [7, undefined, 3]);
+  t.is(summaryJson(p).summary.errors, 3);
+});
+
+test('inInputOrder: grouped by source and file in order of appearance, then by line, line-less first; stable', (t) => {
+  const items = [
+    { source: 'hr', file: 'b.csv', line: 9, id: 'b9' },
+    { source: 'hr', file: 'a.csv', line: 4, id: 'a4' },
+    { source: 'hr', file: 'b.csv', line: 2, id: 'b2' },
+    { source: 'ldap', id: 'l' },
+    { source: 'hr', file: 'a.csv', id: 'a-file' },
+    { source: 'hr', file: 'a.csv', line: 4, id: 'a4-second' },
+  ];
+  t.deepEqual(inInputOrder(items, (x) => x).map((x) => x.id), ['b2', 'b9', 'a-file', 'a4', 'a4-second', 'l']);
 });

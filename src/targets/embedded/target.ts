@@ -333,6 +333,10 @@ export class EmbeddedTarget implements Target {
     if (!user.email) {
       throw new TerminalError(`extension ${user.extension}: has no e-mail address, so no welcome e-mail can be sent`, { field: 'email' });
     }
+    // This is the session's attempt at the user's mail. A mail left due was queued at open() for the first
+    // commit, so `pbxsync welcome` (sendWelcome, then commit or close) sent a failed one a second time at once,
+    // against the policy of one attempt per session (a failed mail stays pending for the next run).
+    this.welcomeQueue = this.welcomeQueue.filter((queued) => queued !== id);
     await this.deliverWelcome(user);
   }
 

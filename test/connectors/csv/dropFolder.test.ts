@@ -207,7 +207,7 @@ test('a failed outcome goes to failed/ with the report (CSV format) beside it', 
   await writeFile(path.join(h.settings.folder, 'bad.csv'), sample());
   await h.watcher.drain();
   t.deepEqual(await readdir(h.settings.failed), ['bad.csv', 'bad.csv.report.csv']);
-  t.is(await readFile(path.join(h.settings.failed, 'bad.csv.report.csv'), 'utf8'), 'line,column,record,reason\r\n');
+  t.is(await readFile(path.join(h.settings.failed, 'bad.csv.report.csv'), 'utf8'), 'line,column,record,reason,kind\r\n');
 });
 
 test('when the callback throws, the file goes to failed/ with the error in its report', async (t) => {
@@ -337,10 +337,10 @@ test('moveWithReport: collisions get -2, -3 … and reports are written beside e
   for (let i = 0; i < 3; i++) {
     const file = path.join(settings.folder, 'u.csv');
     await writeFile(file, `v${i}`);
-    const r = await moveWithReport(file, 'failed', reportFor(file, { rejected: [{ line: 2, reason: 'bad' }] }), settings);
+    const r = await moveWithReport(file, 'failed', reportFor(file, { rejected: [{ line: 2, kind: 'rejected', reason: 'bad' }] }), settings);
     t.is(r.reportPath, `${r.movedTo}.report.csv`);
     t.is(await readFile(r.movedTo, 'utf8'), `v${i}`);
-    t.is(await readFile(r.reportPath, 'utf8'), 'line,column,record,reason\r\n2,,,bad\r\n');
+    t.is(await readFile(r.reportPath, 'utf8'), 'line,column,record,reason,kind\r\n2,,,bad,rejected\r\n');
     moved.push(path.basename(r.movedTo));
   }
   t.is(moved[0], 'u.csv');

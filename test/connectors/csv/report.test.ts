@@ -4,7 +4,9 @@ import {
   formatCsvReport,
   formatJsonReport,
   formatReport,
+  inLineOrder,
   rejectionFromIssue,
+  type CsvRejection,
   type CsvReport,
 } from '../../../connectors/csv/report.js';
 import { registerSecret } from '../../../src/log.js';
@@ -18,36 +20,51 @@ const report = (overrides: Partial<CsvReport> = {}): CsvReport => ({
   rows: 3,
   applied: 1,
   rejected: [
-    { line: 3, column: 'Number', reason: 'no value in key column Number' },
-    { line: 4, column: 'Number', record: '1001', reason: 'duplicate extension 1001, first on line 2' },
+    { line: 3, kind: 'rejected', column: 'Number', reason: 'no value in key column Number' },
+    { line: 4, kind: 'rejected', column: 'Number', record: '1001', reason: 'duplicate extension 1001, first on line 2' },
   ],
   summary: { create: 1 },
   held: null,
   ...overrides,
 });
 
-test('rejectionFromIssue keeps line, column, record and message', (t) => {
+test('rejectionFromIssue keeps line, column, record and message, as a rejected row', (t) => {
   t.deepEqual(
     rejectionFromIssue({ source: 'hr', file: 'f', line: 4, field: 'Number', record: '1001', message: 'dup' }),
-    { line: 4, column: 'Number', record: '1001', reason: 'dup' },
+    { line: 4, kind: 'rejected', column: 'Number', record: '1001', reason: 'dup' },
   );
-  t.deepEqual(rejectionFromIssue({ source: 'hr', message: 'file is empty' }), { line: 0, reason: 'file is empty' });
+  t.deepEqual(rejectionFromIssue({ source: 'hr', message: 'file is empty' }), { line: 0, kind: 'rejected', reason: 'file is empty' });
 });
 
-test('CSV report: line,column,record,reason, then file-level rows', (t) => {
+// The file-level rows used to follow the rejected rows; they come first now, as line-less entries do everywhere.
+test('CSV report: line,column,record,reason,kind; the file-level rows (no line) first, then the entries', (t) => {
   const text = formatCsvReport(report({ error: 'boom', held: 'too many deletions' }));
   t.deepEqual(parse(text), [
-    ['line', 'column', 'record', 'reason'],
-    ['3', 'Number', '', 'no value in key column Number'],
-    ['4', 'Number', '1001', 'duplicate extension 1001, first on line 2'],
-    ['', '', '', 'file not processed: boom'],
-    ['', '', '', 'plan held: too many deletions'],
+    ['line', 'column', 'record', 'reason', 'kind'],
+    ['', '', '', 'file not processed: boom', 'error'],
+    ['', '', '', 'plan held: too many deletions', 'held'],
+    ['3', 'Number', '', 'no value in key column Number', 'rejected'],
+    ['4', 'Number', '1001', 'duplicate extension 1001, first on line 2', 'rejected'],
   ]);
 });
 
+test('inLineOrder: by line, line-less entries first, one line\'s entries in the order given; the input is left as it was', (t) => {
+  const given: CsvRejection[] = [
+    { line: 7, kind: 'rejected', reason: 'r7' },
+    { line: 5, kind: 'rejected', reason: 'r5' },
+    { line: 0, kind: 'rejected', reason: 'file' },
+    { line: 5, kind: 'conflict', reason: 'c5' },
+    { line: 3, kind: 'failed', reason: 'f3' },
+    { line: 5, kind: 'failed', reason: 'f5' },
+  ];
+  const before = structuredClone(given);
+  t.deepEqual(inLineOrder(given).map((x) => x.reason), ['file', 'f3', 'r5', 'c5', 'f5', 'r7']);
+  t.deepEqual(given, before);
+});
+
 test('CSV report: cells that Excel would run as formulas are defused', (t) => {
-  const text = formatCsvReport(report({ rejected: [{ line: 2, record: '=HYPERLINK("http://x")', reason: '+1 bad' }] }));
-  t.deepEqual(parse(text)[1], ['2', '', `'=HYPERLINK("http://x")`, `'+1 bad`]);
+  const text = formatCsvReport(report({ rejected: [{ line: 2, kind: 'rejected', record: '=HYPERLINK("http://x")', reason: '+1 bad' }] }));
+  t.deepEqual(parse(text)[1], ['2', '', `'=HYPERLINK("http://x")`, `'+1 bad`, 'rejected']);
 });
 
 test('JSON report round-trips', (t) => {
@@ -59,7 +76,7 @@ test('JSON report round-trips', (t) => {
 test('reports mask registered secrets wherever they appear', (t) => {
   registerSecret('s3cr3t-pin-4711');
   const r = report({
-    rejected: [{ line: 2, column: 'VMPIN', record: 's3cr3t-pin-4711', reason: 'VMPIN s3cr3t-pin-4711 is weak' }],
+    rejected: [{ line: 2, kind: 'rejected', column: 'VMPIN', record: 's3cr3t-pin-4711', reason: 'VMPIN s3cr3t-pin-4711 is weak' }],
     error: 'failed with s3cr3t-pin-4711',
   });
   for (const text of [formatCsvReport(r), formatJsonReport(r)]) {

@@ -166,7 +166,8 @@ export interface Daemon {
 export interface DropReport {
   rows: number;
   applied: number;
-  rejected: Array<{ line: number; column?: string; record?: string; reason: string }>;
+  failed?: number;
+  rejected: Array<{ line: number; kind: 'rejected' | 'conflict' | 'failed'; column?: string; record?: string; reason: string }>;
   summary: Record<string, number>;
   held: string | null;
 }
