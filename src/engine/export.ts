@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Engine } from './engine.js';
 import type { PbxUser } from '../model/index.js';
+import type { Target } from '../targets/types.js';
 import { SECRET_FIELDS } from '../model/index.js';
 import { threeCxCsvChunks } from '../../connectors/csv/export.js';
 
@@ -41,7 +42,7 @@ export async function* jsonArrayChunks(items: AsyncIterable<unknown>): AsyncGene
 export async function exportUsers(engine: Engine, format: 'csv' | 'json', out: Writable): Promise<void> {
   const target = await engine.openTarget({ readOnly: true });
   try {
-    const chunks = format === 'csv' ? threeCxCsvChunks(target.listUsers()) : jsonArrayChunks(jsonUsers(engine, target.listUsers()));
+    const chunks = format === 'csv' ? threeCxCsvChunks(target.listUsers()) : jsonArrayChunks(jsonUsers(engine, target));
     for await (const chunk of chunks) {
       // A reader that went away (a closed pipe) ends the export: the error is there already, or once() rejects with it.
       if (out.errored) throw out.errored;
@@ -52,7 +53,12 @@ export async function exportUsers(engine: Engine, format: 'csv' | 'json', out: W
   }
 }
 
-async function* jsonUsers(engine: Engine, users: AsyncIterable<PbxUser>): AsyncGenerator<unknown> {
+async function* jsonUsers(engine: Engine, target: Target): AsyncGenerator<unknown> {
   const bound = new Map(engine.state.bindings().map((b) => [b.userId, b.key]));
-  for await (const u of users) yield { ...withoutSecrets(u), managedBy: bound.get(u.id) ?? null };
+  for await (const u of target.listUsers()) {
+    const user: Record<string, unknown> = { ...withoutSecrets(u), managedBy: bound.get(u.id) ?? null };
+    // The tags an admin sees on the PBX's Users panel: who still lacks an e-mail or a password.
+    if (target.statusTags) user.status = target.statusTags(u.id);
+    yield user;
+  }
 }

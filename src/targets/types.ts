@@ -41,6 +41,11 @@ export interface Target {
   sendWelcome(id: string): Promise<void>;
   /** Users whose welcome e-mail is still due (not sent yet, or refused); absent when the PBX sends its own. */
   pendingWelcomes?(): number;
+  /**
+   * The status tags the PBX shows for a user on its Users panel (the hosted-PBX guide's New, Setup Required,
+   * Password Required); absent when the PBX shows its own.
+   */
+  statusTags?(id: string): string[];
 
   /**
    * Makes everything written so far durable. The apply loop calls it before journaling operations as done;

@@ -10,7 +10,7 @@ import { createEngine } from '../../src/engine/engine.js';
 import { exportUsers, jsonArrayChunks } from '../../src/engine/export.js';
 import { silentLogger } from '../../src/log.js';
 import { newUserFields, type PbxUser } from '../../src/model/index.js';
-import { CLI, makeWorkspace, staff, threeCxCsv } from '../helpers/workspace.js';
+import { CLI, makeWorkspace, staff, threeCxCsv, person } from '../helpers/workspace.js';
 import { spawn } from 'node:child_process';
 
 async function* from<T>(items: T[]): AsyncGenerator<T> {
@@ -111,4 +111,20 @@ test('export: a reader that goes away early (a closed pipe) ends the export', as
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.is(stderr, '');
   t.is(code, 0);
+});
+
+test('export --format json shows the status tags of the hosted-PBX guide: New with an e-mail, Setup Required without', async (t) => {
+  const ws = await makeWorkspace();
+  const file = await ws.write('two.csv', threeCxCsv([person(1001, 'Anna', 'Smith'), person(1002, 'Bob', 'Stone', { EmailAddress: '' })]));
+  t.is((await ws.cli(['import', file])).code, 0);
+  const json = await ws.cli(['export', '--format', 'json']);
+  t.is(json.code, 0, json.stderr);
+  const users = JSON.parse(json.stdout) as Array<{ extension: string; status?: string[] }>;
+  t.deepEqual(
+    users.map((u) => [u.extension, u.status]),
+    [
+      ['1001', ['New']],
+      ['1002', ['Setup Required']],
+    ],
+  );
 });

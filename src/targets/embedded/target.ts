@@ -350,6 +350,11 @@ export class EmbeddedTarget implements Target {
     return user && toUserView(user);
   }
 
+  statusTags(id: string): string[] {
+    const user = this.db().getById(id);
+    return user ? statusTags(user) : [];
+  }
+
   /** The user with this extension, without secrets, with status tags. */
   getUser(extension: string): UserView | undefined {
     const user = this.db().getByExtension(extension);
