@@ -63,8 +63,11 @@ export interface WatchDropFolderOptions {
   onFile: (file: string, drop: DroppedFile) => Promise<FileOutcome>;
   /** Source name for the report written when `onFile` throws. */
   source?: string;
-  /** Called after a file was moved with its report (the report as written). */
-  onMoved?: (moved: { report: CsvReport; status: FileOutcome['status']; movedTo: string; reportPath: string }) => void;
+  /**
+   * Called after a file was moved with its report (the report as written); awaited before the next file, so
+   * what it records follows the order of the files. Its failure is logged.
+   */
+  onMoved?: (moved: { report: CsvReport; status: FileOutcome['status']; movedTo: string; reportPath: string }) => void | Promise<void>;
   /**
    * Listen to file-system events (default true). Without them the folder listing every `rescanMs` finds
    * the files alone, as it does on a network share (SMB/NFS) whose changes made by other machines raise no
@@ -439,7 +442,11 @@ export function watchDropFolder(options: WatchDropFolderOptions): DropFolderWatc
       });
       return;
     }
-    options.onMoved?.({ report, status: outcome.status, ...moved });
+    try {
+      await options.onMoved?.({ report, status: outcome.status, ...moved });
+    } catch (err) {
+      runLogger.error('handling of the moved drop folder file failed', { file: dropped, movedTo: moved.movedTo, error: describeError(err) });
+    }
   }
 
   /**

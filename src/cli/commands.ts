@@ -331,12 +331,28 @@ function formatStatus(status: StatusReport): string {
   if (status.target.welcomePending) {
     lines.push(`welcome e-mails pending: ${status.target.welcomePending} (sent with the next run that writes; or: pbxsync welcome EXTENSION)`);
   }
+  const unsure = status.target.welcomeUnsure ?? [];
+  if (unsure.length) {
+    lines.push(
+      `welcome e-mails unsure: ${unsure.length} (the mail server had them when pbxsync stopped; they may or may not have arrived, ` +
+        'and go out again with the next run that writes; or: pbxsync welcome EXTENSION)',
+    );
+    for (const u of unsure) lines.push(`  ${u.extension}${u.email ? ` ${u.email}` : ''} since ${u.since}`);
+  }
   if (status.held) lines.push(`HELD PLAN: ${status.held.reason}\n  approve with: pbxsync apply ${status.held.file}`);
   for (const s of status.sources) {
     // The time before the error: an error may run over several lines (a mapping's problems, one per line).
     const at = s.health?.at ? ` at ${s.health.at}` : '';
     lines.push(`source ${s.name} (${s.type}): ${s.health ? (s.health.ok ? `ok${at}` : `FAILING${at}: ${s.health.error ?? ''}`) : 'never ran'}`);
     if (s.lastApplied) lines.push(`  applied last: ${s.lastApplied.file} (run ${s.lastApplied.runId} at ${s.lastApplied.at}); the nightly full run re-applies it`);
+    if (s.lastFile) {
+      const f = s.lastFile;
+      lines.push(
+        `  last file: ${f.name} ${f.status} at ${f.at}${f.runId ? ` (run ${f.runId})` : ''}: ${f.rows} rows, ${f.applied} applied, ` +
+          `${f.rejected} rejected, ${f.failed} failed; moved to ${f.movedTo}`,
+      );
+    }
+    if (s.degraded) lines.push(`  DEGRADED: ${s.degraded}`);
   }
   lines.push('last runs:');
   for (const r of status.runs.slice(0, 10)) {

@@ -1,32 +1,17 @@
 /**
- * What the daemon knows about its sources beyond the recorded runs: the last file each drop folder took, and
- * whether runs fail because pbxsync cannot use its own files. /status, /healthz and /metrics show it.
+ * What the daemon knows about its sources beyond the state: whether runs fail because pbxsync cannot use its own
+ * files (which cannot be saved to those same files, so it lives in memory), and the metrics of dropped files.
+ * The last file each drop folder took is kept in the state (see engine/droppedFile.ts). /status, /healthz and
+ * /metrics show both.
  */
 import path from 'node:path';
 import type { CsvReport } from '../../connectors/csv/report.js';
 import type { StorageError } from '../errors/index.js';
+import { redact } from '../log.js';
+import type { LastDroppedFile } from '../state/store.js';
 import type { Metrics } from './metrics.js';
 
-/** The last file a drop-folder source took, as /status shows it. */
-export interface LastDroppedFile {
-  /** The file's name as dropped. */
-  name: string;
-  runId?: string;
-  /** When its run finished (ISO 8601). */
-  at: string;
-  status: 'processed' | 'failed';
-  /** Where it was moved (with its report beside it). */
-  movedTo: string;
-  rows: number;
-  /** Operations applied. */
-  applied: number;
-  /** Rows rejected (bad input, conflicts), failed operations not counted. */
-  rejected: number;
-  /** Operations that failed. */
-  failed: number;
-  held?: string | null;
-  error?: string;
-}
+export type { LastDroppedFile } from '../state/store.js';
 
 /** Runs of a source failing because pbxsync cannot read or write its own files. */
 export interface StorageFailure {
@@ -39,127 +24,99 @@ export interface StorageFailure {
   failures: number;
 }
 
-/** A source's entry in the monitor, merged into the /status document's `sources[]`. */
+/** What the monitor adds to a source's entry in the /status document's `sources[]`. */
 export interface MonitoredSource {
-  lastFile?: LastDroppedFile;
   storage?: StorageFailure;
-  /** Why /healthz names the source, when it does. */
+  /** Why /healthz names the source, when it does: its storage, else its last dropped file. */
   degraded?: string;
 }
 
+/** Options of {@link SourceMonitor}. */
+export interface SourceMonitorOptions {
+  metrics?: Metrics;
+  /** Why the last dropped file of a source degrades it, from the state (engine/droppedFile.ts sourceFileProblem). */
+  fileProblem?: (source: string) => string | undefined;
+}
+
+/** The record of a dropped file the watcher moved, as the state keeps it (secrets masked, like the report). */
+export function droppedFileRecord(report: CsvReport, status: 'processed' | 'failed', movedTo: string): LastDroppedFile {
+  const failed = report.failed ?? 0;
+  return {
+    name: path.basename(report.file),
+    ...(report.runId ? { runId: report.runId } : {}),
+    at: report.finishedAt,
+    status,
+    movedTo,
+    rows: report.rows,
+    applied: report.applied,
+    rejected: Math.max(0, report.rejected.length - failed),
+    failed,
+    ...(report.held !== undefined ? { held: typeof report.held === 'string' ? redact(report.held) : report.held } : {}),
+    ...(report.error ? { error: redact(report.error) } : {}),
+  };
+}
+
 /**
- * Per source: the last dropped file and storage failures, and from them whether the source is degraded.
+ * Per source: storage failures, and from them and the last dropped file whether the source is degraded.
  *
  * A source is degraded (/healthz 503, `pbxsync_source_degraded` 1) while its runs fail because pbxsync cannot
- * use its own files (until a run works again), and after a dropped file that went to `failed/` or whose
- * operations partly failed (until a later file of the source is processed without failed operations, or a
- * scheduled run ends with exit 0). Rejected rows alone are shown and counted, but do not degrade it: the rest
- * of the file applied, and the report lists them.
+ * use its own files (until a run works again), and while its last dropped file leaves it so (see
+ * engine/droppedFile.ts droppedFileProblem: a file that went to `failed/` or whose operations partly failed,
+ * until a clean run of the source follows). The storage reason goes first: it is what to fix.
  */
 export class SourceMonitor {
-  private readonly sources = new Map<string, { lastFile?: LastDroppedFile; storage?: StorageFailure; fileProblem?: string }>();
+  private readonly storage = new Map<string, StorageFailure>();
 
-  constructor(private readonly metrics?: Metrics) {}
+  constructor(private readonly options: SourceMonitorOptions = {}) {}
 
-  /** A dropped file was moved (the watcher's report and destination). */
-  fileMoved(source: string, report: CsvReport, status: 'processed' | 'failed', movedTo: string): void {
-    const failed = report.failed ?? 0;
-    const rejected = Math.max(0, report.rejected.length - failed);
-    const name = path.basename(report.file);
-    const entry = this.entry(source);
-    entry.lastFile = {
-      name,
-      ...(report.runId ? { runId: report.runId } : {}),
-      at: report.finishedAt,
-      status,
-      movedTo,
-      rows: report.rows,
-      applied: report.applied,
-      rejected,
-      failed,
-      ...(report.held !== undefined ? { held: report.held } : {}),
-      ...(report.error ? { error: report.error } : {}),
-    };
-    if (status === 'failed') {
-      const why = report.held ? `plan held: ${report.held}` : report.error ?? 'nothing in it could be applied';
-      entry.fileProblem = `last file ${name} went to failed/ (${why})`;
-    } else if (failed > 0) {
-      entry.fileProblem = `last file ${name}: ${failed} operation${failed === 1 ? '' : 's'} failed (see ${movedTo})`;
-    } else {
-      entry.fileProblem = undefined;
-    }
-    this.metrics?.droppedFiles.inc({ source, status });
-    if (rejected) this.metrics?.rejectedRows.inc({ source }, rejected);
-    if (failed) this.metrics?.failedOperations.inc({ source }, failed);
-    this.update(source);
+  /** A dropped file was moved (the watcher's report and destination): counted; returns its record for the state. */
+  fileMoved(source: string, report: CsvReport, status: 'processed' | 'failed', movedTo: string): LastDroppedFile {
+    const file = droppedFileRecord(report, status, movedTo);
+    const metrics = this.options.metrics;
+    metrics?.droppedFiles.inc({ source, status });
+    if (file.rejected) metrics?.rejectedRows.inc({ source }, file.rejected);
+    if (file.failed) metrics?.failedOperations.inc({ source }, file.failed);
+    return file;
   }
 
   /** A run of `source` failed because pbxsync cannot use its own files. */
   storageFailed(source: string, err: StorageError): void {
-    const entry = this.entry(source);
+    const before = this.storage.get(source);
     const now = new Date().toISOString();
-    entry.storage = {
+    this.storage.set(source, {
       folder: err.folder,
       error: err.message,
-      since: entry.storage?.since ?? now,
+      since: before?.since ?? now,
       last: now,
-      failures: (entry.storage?.failures ?? 0) + 1,
-    };
-    this.metrics?.storageFailures.inc({ source });
+      failures: (before?.failures ?? 0) + 1,
+    });
+    this.options.metrics?.storageFailures.inc({ source });
     this.update(source);
   }
 
   /** A run of `source` got through (whatever its outcome): its storage works again. */
   runWorked(source: string): void {
-    const entry = this.entry(source);
-    entry.storage = undefined;
+    this.storage.delete(source);
     this.update(source);
   }
 
-  /** A scheduled run of `source` ended with exit 0: what an earlier file left undone is no longer current. */
-  runSucceeded(source: string): void {
-    const entry = this.entry(source);
-    entry.storage = undefined;
-    entry.fileProblem = undefined;
-    this.update(source);
-  }
-
-  /** What /status shows of `source`. */
+  /** What /status adds to `source`'s entry. */
   status(source: string): MonitoredSource {
-    const entry = this.sources.get(source);
-    if (!entry) return {};
+    const storage = this.storage.get(source);
     const degraded = this.reason(source);
-    return {
-      ...(entry.lastFile ? { lastFile: entry.lastFile } : {}),
-      ...(entry.storage ? { storage: entry.storage } : {}),
-      ...(degraded ? { degraded } : {}),
-    };
+    return { ...(storage ? { storage } : {}), ...(degraded ? { degraded } : {}) };
   }
 
-  /** One line per degraded source, for /healthz. */
-  reasons(): string[] {
-    return [...this.sources.keys()].sort().flatMap((s) => {
-      const r = this.reason(s);
-      return r ? [`source ${s}: ${r}`] : [];
-    });
+  /** Sets `pbxsync_source_degraded` of `source` from what is known now (the state may have changed). */
+  update(source: string): void {
+    this.options.metrics?.sourceDegraded.set({ source }, this.reason(source) ? 1 : 0);
   }
 
   private reason(source: string): string | undefined {
-    const entry = this.sources.get(source);
-    if (entry?.storage) {
-      const s = entry.storage;
+    const s = this.storage.get(source);
+    if (s) {
       return `runs fail since ${s.since} (${s.failures} tries): ${s.error}; fix the folder (permissions, free space); dropped files wait in the drop folder and are retried`;
     }
-    return entry?.fileProblem;
-  }
-
-  private entry(source: string) {
-    let entry = this.sources.get(source);
-    if (!entry) this.sources.set(source, (entry = {}));
-    return entry;
-  }
-
-  private update(source: string): void {
-    this.metrics?.sourceDegraded.set({ source }, this.reason(source) ? 1 : 0);
+    return this.options.fileProblem?.(source);
   }
 }

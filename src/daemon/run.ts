@@ -5,7 +5,8 @@ import type { CsvSourceSettings, ServiceConfig, SourceConfig } from '../config/t
 import type { Logger } from '../log.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { newRunId, runSync, type SyncOutcome } from '../engine/sync.js';
-import { collectStatus } from '../engine/status.js';
+import { cachedTargetView, collectStatus } from '../engine/status.js';
+import { recordDroppedFile, sourceFileProblem } from '../engine/droppedFile.js';
 import { sendDueWelcomes } from '../engine/welcome.js';
 import { createMetrics } from './metrics.js';
 import { healthFromStatus, startStatusServer } from './status.js';
@@ -139,9 +140,15 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
   const closers: Array<() => Promise<void>> = [];
   const alerter = createAlerter(config, engine);
   if (alerter) closers.push(() => alerter.close());
-  const monitor = new SourceMonitor(metrics);
-  const getStatus = async () => {
-    const report = await collectStatus(engine, { countTargetUsers: false });
+  const monitor = new SourceMonitor({ metrics, fileProblem: (source) => sourceFileProblem(engine, source) });
+  // A failed file recorded before a restart still degrades its source.
+  for (const source of config.sources) monitor.update(source.name);
+  const targetView = cachedTargetView(engine);
+  /** The status document; /healthz needs no look at the target. */
+  const getStatus = async (withTarget = true) => {
+    const report = await collectStatus(engine, withTarget ? { targetView } : { countTargetUsers: false });
+    // The state was just re-read: another process's run may have cleared or degraded a source.
+    for (const s of report.sources) monitor.update(s.name);
     return { ...report, sources: report.sources.map((s) => ({ ...s, ...monitor.status(s.name) })) };
   };
 
@@ -150,12 +157,8 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
     token: config.status.token,
     metrics,
     logger,
-    getStatus,
-    getHealth: async () => {
-      const health = healthFromStatus(await getStatus());
-      const reasons = [...health.reasons, ...monitor.reasons()];
-      return { healthy: reasons.length === 0, reasons };
-    },
+    getStatus: () => getStatus(),
+    getHealth: async () => healthFromStatus(await getStatus(false)),
   });
   closers.push(status.close);
   metrics.managedUsers.set(engine.state.bindings().length);
@@ -187,7 +190,19 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
         settings,
         source: source.name,
         logger: logger.child({ source: source.name }),
-        onMoved: ({ report, status, movedTo }) => monitor.fileMoved(source.name, report, status, movedTo),
+        onMoved: async ({ report, status, movedTo }) => {
+          const file = monitor.fileMoved(source.name, report, status, movedTo);
+          try {
+            await recordDroppedFile(engine, source.name, file, scheduler.signal);
+          } catch (err) {
+            logger.warn('could not record the last dropped file in the state; status shows the one before', {
+              source: source.name,
+              file: file.name,
+              error: describeError(err),
+            });
+          }
+          monitor.update(source.name);
+        },
         onFile: async (file, { dropped }) => {
           await prune();
           // Chosen here so every line about this file's run carries it, the watcher's included.
@@ -353,8 +368,8 @@ async function runScheduled(engine: Engine, monitor: SourceMonitor, source: stri
   try {
     const outcome = await runSync(engine, { sources: [source], full, dryRun: false, approve: false, signal });
     engine.metrics?.managedUsers.set(engine.state.bindings().length);
-    if (outcome.exitCode === EXIT.ok) monitor.runSucceeded(source);
-    else monitor.runWorked(source);
+    // A clean run (exit 0) is in the source's health now, which clears what an earlier dropped file left.
+    monitor.runWorked(source);
     if (outcome.exitCode === EXIT.held) engine.logger.warn('scheduled run held', { source, held: outcome.plan.held });
   } catch (err) {
     if (err instanceof StorageError) monitor.storageFailed(source, err);

@@ -39,18 +39,23 @@ export interface StatusServer {
 
 /**
  * Health from a status document shaped like the engine's StatusReport: unhealthy when the last run of a
- * source failed (`sources[].health.ok === false`). Other shapes count as healthy: the process runs.
+ * source failed (`sources[].health.ok === false`) or a source is degraded (`sources[].degraded`, its storage
+ * or its last dropped file; after those, by source name). Other shapes count as healthy: the process runs.
  */
 export function healthFromStatus(status: unknown): HealthReport {
   const sources = (status as { sources?: unknown } | null)?.sources;
   const reasons: string[] = [];
   if (Array.isArray(sources)) {
-    for (const s of sources as Array<{ name?: unknown; health?: { ok?: unknown; error?: unknown } } | null>) {
+    const list = sources as Array<{ name?: unknown; health?: { ok?: unknown; error?: unknown }; degraded?: unknown } | null>;
+    for (const s of list) {
       if (s?.health?.ok === false) {
         const error = typeof s.health.error === 'string' ? `: ${s.health.error}` : '';
         reasons.push(`source ${String(s.name)}: last run failed${error}`);
       }
     }
+    const degraded = list.flatMap((s) => (typeof s?.degraded === 'string' ? [{ name: String(s.name), why: s.degraded }] : []));
+    degraded.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of degraded) reasons.push(`source ${d.name}: ${d.why}`);
   }
   return { healthy: reasons.length === 0, reasons };
 }

@@ -330,12 +330,19 @@ async function recordRun(
   for (const name of run.sourceNames) {
     const read = run.plan?.sources.find((s) => s.source === name);
     const ok = run.exitCode !== EXIT.failure && (read?.complete ?? false);
-    engine.state.setSourceHealth(name, {
-      at: finishedAt.toISOString(),
-      ok: ok || read?.mode === 'partial',
-      error: run.error ?? (read && !read.complete && read.mode !== 'partial' ? 'incomplete read' : undefined),
-      count: read?.count,
-    });
+    // A CSV source's run without a file reads nothing (an empty partial read): clean, but it changed nothing.
+    const readSomething = read !== undefined && (read.mode !== 'partial' || read.count > 0);
+    engine.state.setSourceHealth(
+      name,
+      {
+        at: finishedAt.toISOString(),
+        ok: ok || read?.mode === 'partial',
+        error: run.error ?? (read && !read.complete && read.mode !== 'partial' ? 'incomplete read' : undefined),
+        count: read?.count,
+        exitCode: run.exitCode,
+      },
+      { clean: run.exitCode === EXIT.ok && readSomething },
+    );
     engine.metrics?.runs.inc({ source: name, result: String(run.exitCode) });
     engine.metrics?.runDuration.observe({ source: name }, (finishedAt.getTime() - run.startedAt.getTime()) / 1000);
     if (run.exitCode === EXIT.ok || run.exitCode === EXIT.partial) engine.metrics?.lastSuccess.set({ source: name }, finishedAt.getTime() / 1000);

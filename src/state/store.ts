@@ -42,6 +42,8 @@ export interface SourceCheck {
   error?: string;
   /** Identities read. */
   count?: number;
+  /** DESIGN §3 exit code of the run (absent in state files written before it existed). */
+  exitCode?: number;
 }
 
 /** How the last reads of a source went. */
@@ -51,6 +53,36 @@ export interface SourceHealth {
   lastError?: string;
   /** The latest outcome, whatever it was. */
   last?: SourceCheck;
+  /**
+   * When a run of the source last ended with exit 0 having read something of it (absent in state files written
+   * before it existed). A clean run since a dropped file that failed means that file's trouble is no longer
+   * current (see engine/droppedFile.ts); a CSV source's run without a file changes nothing, so it does not count.
+   */
+  lastClean?: string;
+}
+
+/**
+ * The last file a drop-folder source took, once it was moved to processed/ or failed/ (`pbxsync status`, the
+ * daemon's /status). Kept in the state so the CLI and the daemon show the same, also after a restart.
+ */
+export interface LastDroppedFile {
+  /** The file's name as dropped. */
+  name: string;
+  runId?: string;
+  /** When its run finished (ISO 8601). */
+  at: string;
+  status: 'processed' | 'failed';
+  /** Where it was moved (with its report beside it). */
+  movedTo: string;
+  rows: number;
+  /** Operations applied. */
+  applied: number;
+  /** Rows rejected (bad input, conflicts), failed operations not counted. */
+  rejected: number;
+  /** Operations that failed. */
+  failed: number;
+  held?: string | null;
+  error?: string;
 }
 
 /**
@@ -107,6 +139,8 @@ export interface StateData {
   converged?: Record<string, ConvergedInput>;
   /** Per CSV source: the input it applied last (absent in state files written before it existed). */
   lastApplied?: Record<string, LastAppliedInput>;
+  /** Per drop-folder source: the last file moved to processed/ or failed/ (absent in state files written before it existed). */
+  lastDroppedFile?: Record<string, LastDroppedFile>;
 }
 
 /** Runs kept in the history. */
@@ -142,6 +176,8 @@ interface Loaded {
   db: Low<StateFileData>;
   known: KnownFiles;
   stateDirty: boolean;
+  /** There is no `state.json` yet. */
+  stateMissing: boolean;
   foldNeeded: boolean;
   bindings: Binding[];
   entries: LogEntry[];
@@ -163,7 +199,7 @@ function emptyState(): StateFileData {
 
 /**
  * pbxsync's memory between runs: bindings (identity ↔ PBX user, indexed by key and by user id), source
- * cursors, last good read sizes, run history, held plans and source health.
+ * cursors, last good read sizes, run history, held plans, source health and each drop folder's last file.
  *
  * Changes are made in memory and become durable on {@link save}; apply saves at each checkpoint. On disk:
  * - `bindings.json`: a snapshot of the bindings, rewritten only when the log is folded into it;
@@ -181,8 +217,14 @@ export class StateStore {
   private readonly byUserId = new Map<string, Binding>();
   /** Binding changes since the last save, in order. */
   private pending: LogEntry[] = [];
-  /** `state.json` differs from what is on disk (or is not on disk yet). */
+  /** `state.json` differs from what is on disk. */
   private stateDirty = false;
+  /**
+   * `state.json` is not on disk yet: the next save writes it. Apart from {@link stateDirty}: a state that only
+   * was never written holds nothing of this process's, so {@link refresh} may replace it by what another
+   * process wrote meanwhile.
+   */
+  private stateMissing = false;
   /** The bindings must be written as a new snapshot at the next save (an old `state.json` held them). */
   private foldNeeded = false;
   // Set by take(), from the constructor and from refresh().
@@ -224,7 +266,8 @@ export class StateStore {
     return {
       db,
       known: read.known,
-      stateDirty: !data || legacy !== undefined,
+      stateDirty: legacy !== undefined,
+      stateMissing: !data,
       foldNeeded: read.snapshot === undefined && (legacy?.length ?? 0) > 0,
       // Without a snapshot, the bindings are the ones an old state.json held (if any).
       bindings: read.snapshot ?? legacy ?? [],
@@ -236,6 +279,7 @@ export class StateStore {
     this.db = loaded.db;
     this.known = loaded.known;
     this.stateDirty = loaded.stateDirty;
+    this.stateMissing = loaded.stateMissing;
     this.foldNeeded = loaded.foldNeeded;
     this.byKey.clear();
     this.byUserId.clear();
@@ -255,7 +299,10 @@ export class StateStore {
     if (this.pending.length > 0 || this.stateDirty) return false;
     const stamp = await filesStamp(this.dir);
     if (stamp === this.diskStamp) return false;
-    this.take(await StateStore.load(this.dir), stamp);
+    const loaded = await StateStore.load(this.dir);
+    // Changed while the files were read (a status page's refresh overlapping a run's): a reload would drop that.
+    if (this.pending.length > 0 || this.stateDirty) return false;
+    this.take(loaded, stamp);
     return true;
   }
 
@@ -414,13 +461,24 @@ export class StateStore {
     return structuredClone(this.db.data.sourceHealth);
   }
 
-  /** Records the outcome of a run for a source (success and failure dates follow from `ok`). */
-  setSourceHealth(source: string, check: SourceCheck): void {
+  /**
+   * Records the outcome of a run for a source (success and failure dates follow from `ok`); `clean` when the
+   * run ended with exit 0 having read something of the source (see {@link SourceHealth.lastClean}).
+   */
+  setSourceHealth(source: string, check: SourceCheck, options: { clean?: boolean } = {}): void {
     this.stateDirty = true;
     const prev = this.db.data.sourceHealth[source] ?? {};
-    this.db.data.sourceHealth[source] = check.ok
+    const next: SourceHealth = check.ok
       ? { ...prev, lastSuccess: check.at, last: { ...check } }
       : { ...prev, lastFailure: check.at, lastError: check.error ?? prev.lastError, last: { ...check } };
+    if (options.clean) next.lastClean = check.at;
+    this.db.data.sourceHealth[source] = next;
+  }
+
+  /** How the last reads of a source went (a copy), if it ever ran. */
+  sourceHealthOf(source: string): SourceHealth | undefined {
+    const h = this.db.data.sourceHealth[source];
+    return h ? structuredClone(h) : undefined;
   }
 
   /** Records a successful read of a source. */
@@ -465,6 +523,18 @@ export class StateStore {
     if (input === undefined) delete all[source];
     else all[source] = { ...input };
     this.db.data.lastApplied = all;
+  }
+
+  /** The last file a drop-folder source moved to processed/ or failed/, if one is recorded. */
+  lastDroppedFile(source: string): LastDroppedFile | undefined {
+    const f = this.db.data.lastDroppedFile?.[source];
+    return f ? { ...f } : undefined;
+  }
+
+  /** Records the last file a drop-folder source moved; saved with the next {@link save}. */
+  setLastDroppedFile(source: string, file: LastDroppedFile): void {
+    this.stateDirty = true;
+    this.db.data.lastDroppedFile = { ...this.db.data.lastDroppedFile, [source]: { ...file } };
   }
 
   /**
@@ -515,8 +585,9 @@ export class StateStore {
       this.foldNeeded = true;
       throw err;
     }
-    if (this.stateDirty) {
+    if (this.stateDirty || this.stateMissing) {
       this.stateDirty = false;
+      this.stateMissing = false;
       try {
         await this.db.write();
       } catch (err) {

@@ -46,6 +46,11 @@ export interface Target {
    * Password Required); absent when the PBX shows its own.
    */
   statusTags?(id: string): string[];
+  /**
+   * Users whose welcome e-mail was with the mail server when a process stopped without recording the outcome,
+   * in extension order: it may or may not have arrived. Absent when the PBX sends its own.
+   */
+  welcomesUnsure?(): WelcomeUnsure[];
 
   /**
    * Makes everything written so far durable. The apply loop calls it before journaling operations as done;
@@ -56,6 +61,18 @@ export interface Target {
   /** Number of write calls that reached the store/server (for tests and metrics). */
   writeCount(): number;
   close(): Promise<void>;
+}
+
+/**
+ * A user whose welcome e-mail is unsure (see Target.welcomesUnsure): until a later attempt records its outcome
+ * (the next run that writes, the daemon's start, `pbxsync welcome EXTENSION`).
+ */
+export interface WelcomeUnsure {
+  extension: string;
+  /** Where it went (absent when the address was removed since). */
+  email?: string;
+  /** When the round of mails it was in went to the mail server (ISO 8601). */
+  since: string;
 }
 
 /** Concurrency and rate limits the apply queue honours for a target. */

@@ -91,6 +91,12 @@ const healthTable: Array<[string, unknown, boolean, string[]]> = [
   ['a source never run', { sources: [{ name: 'hr' }] }, true, []],
   ['unknown shape', 'running', true, []],
   ['two failed', { sources: [{ name: 'a', health: { ok: false } }, { name: 'b', health: { ok: false, error: 'x' } }] }, false, ['source a: last run failed', 'source b: last run failed: x']],
+  [
+    'degraded sources, after failed runs, by name',
+    { sources: [{ name: 'b', degraded: 'last file x.csv went to failed/ (held)' }, { name: 'a', health: { ok: false }, degraded: 'runs fail since t' }] },
+    false,
+    ['source a: last run failed', 'source a: runs fail since t', 'source b: last file x.csv went to failed/ (held)'],
+  ],
 ];
 for (const [title, status, healthy, reasons] of healthTable) {
   test(`healthFromStatus: ${title}`, (t) => {

@@ -87,6 +87,65 @@ test('state store: source health keeps the latest outcome and the last success a
   t.is(s.sourceHealth('nope'), undefined);
 });
 
+test('state store: a clean run (exit 0 having read something) is remembered as lastClean; other outcomes keep it', async (t) => {
+  const s = await StateStore.open(await dir());
+  s.setSourceHealth('inbox', { at: 't1', ok: true, count: 10, exitCode: 0 }, { clean: true });
+  s.setSourceHealth('inbox', { at: 't2', ok: true, count: 10, exitCode: 4 });
+  s.setSourceHealth('inbox', { at: 't3', ok: false, error: 'PBX unreachable', exitCode: 1 });
+  t.like(s.sourceHealthOf('inbox'), { lastClean: 't1', last: { at: 't3', exitCode: 1 } });
+  s.setSourceHealth('inbox', { at: 't4', ok: true, count: 0, exitCode: 0 }, { clean: true });
+  t.is(s.sourceHealthOf('inbox')?.lastClean, 't4');
+  t.is(s.sourceHealthOf('nope'), undefined);
+});
+
+test('state store: the last dropped file of each source survives a save and a reopen; a state.json without it loads', async (t) => {
+  const d = await dir();
+  // A state.json as written before the last dropped file and the clean runs were kept.
+  const old = { version: 1, cursors: {}, lastGoodCount: { inbox: 2 }, runs: [], heldPlans: [], sourceHealth: { inbox: { lastSuccess: 't0', last: { at: 't0', ok: true } } } };
+  await writeFile(path.join(d, 'state.json'), JSON.stringify(old));
+  const s = await StateStore.open(d);
+  t.is(s.lastDroppedFile('inbox'), undefined);
+  t.is(s.sourceHealthOf('inbox')?.lastClean, undefined);
+  t.deepEqual(s.lastGoodCounts(), { inbox: 2 });
+
+  const file = {
+    name: 'staff.csv',
+    runId: 'r1',
+    at: '2026-12-05T13:00:01.000Z',
+    status: 'failed' as const,
+    movedTo: path.join(d, 'failed', 'staff.csv'),
+    rows: 3,
+    applied: 0,
+    rejected: 0,
+    failed: 0,
+    held: 'would delete 12 users',
+  };
+  s.setLastDroppedFile('inbox', file);
+  await s.save();
+  const r = await StateStore.open(d);
+  t.deepEqual(r.lastDroppedFile('inbox'), file);
+  t.is(r.lastDroppedFile('other'), undefined);
+  t.deepEqual(r.sourceHealthOf('inbox'), old.sourceHealth.inbox, 'what was there is kept');
+});
+
+test('state store: a store opened on an empty folder takes what another process saved there before it saved anything', async (t) => {
+  const d = await dir();
+  const daemon = await StateStore.open(d);
+  const cli = await StateStore.open(d);
+  cli.putBinding({ key: { source: 'inbox', anchor: 'a1' }, userId: 'u1', extension: '200', boundAt: '2025-01-01T00:00:00.000Z' });
+  cli.recordRun({ runId: 'r1', sources: ['inbox'], startedAt: 'a', finishedAt: 'b', held: null, exitCode: 0 });
+  await cli.save();
+
+  t.true(await daemon.refresh(), 'nothing of its own to keep: it re-reads');
+  t.is(daemon.managedCount, 1);
+  daemon.setCursor('m365', 'tok');
+  await daemon.save();
+  const r = await StateStore.open(d);
+  t.is(r.managedCount, 1, 'the other process’s binding is kept');
+  t.is(r.runs()[0]?.runId, 'r1');
+  t.is(r.cursor('m365'), 'tok');
+});
+
 test('state store: planState hands bindings, counts and pending creates to the planner', async (t) => {
   const s = await StateStore.open(await dir());
   s.putBinding({ key: { source: 'inbox', anchor: 'a1' }, userId: 'u1', extension: '200', boundAt: 'x' });

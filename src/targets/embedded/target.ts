@@ -8,7 +8,7 @@ import { noItems, type PbxUser, type UserFieldName, type UserFields } from '../.
 import type { NumberingPolicy } from '../../reconcile/types.js';
 import { createMailer, type Mailer } from '../../mail/mailer.js';
 import { welcomeMessage } from '../../mail/welcome.js';
-import type { CreatedUser, CreateUserInput, DeleteResult, Target, TargetLimits } from '../types.js';
+import type { CreatedUser, CreateUserInput, DeleteResult, Target, TargetLimits, WelcomeUnsure } from '../types.js';
 import { generateSipAuthId, generateSipPassword, generateVmPin, generateWebPassword } from './credentials.js';
 import {
   departmentNameProblem,
@@ -342,6 +342,12 @@ export class EmbeddedTarget implements Target {
 
   pendingWelcomes(): number {
     return this.db().pendingWelcomeIds().length;
+  }
+
+  welcomesUnsure(): WelcomeUnsure[] {
+    return this.db()
+      .welcomesInDoubt()
+      .map((u) => ({ extension: u.extension, ...(u.email ? { email: u.email } : {}), since: u.welcomeSendingAt! }));
   }
 
   /** The user with this id, without secrets, with status tags. */
