@@ -32,11 +32,17 @@ export interface Metrics {
 /** Prefix of every pbxsync metric. */
 export const METRIC_PREFIX = 'pbxsync_';
 
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Managed users now (the state as on disk), read at each scrape for `pbxsync_managed_users`. */
+  managedUsers?: () => number | Promise<number>;
+}
+
 /**
  * Creates a fresh registry with the pbxsync metrics and Node's default process metrics
  * (`pbxsync_process_cpu_seconds_total`, heap, event loop lag, ...).
  */
-export function createMetrics(): Metrics {
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
@@ -72,6 +78,14 @@ export function createMetrics(): Metrics {
       name: `${METRIC_PREFIX}managed_users`,
       help: 'PBX users managed by pbxsync (bound to an identity).',
       registers,
+      // Read at each scrape: a CLI import next to the daemon changes it between the daemon's own runs.
+      ...(options.managedUsers
+        ? {
+            async collect(this: Gauge) {
+              this.set(await options.managedUsers!());
+            },
+          }
+        : {}),
     }),
     heldPlans: new Gauge({
       name: `${METRIC_PREFIX}held_plans`,

@@ -49,7 +49,8 @@ export function droppedFileRecord(report: CsvReport, status: 'processed' | 'fail
     movedTo,
     rows: report.rows,
     applied: report.applied,
-    rejected: Math.max(0, report.rejected.length - failed),
+    // Rows only: a problem with the whole file (empty, no usable header, a held plan) is the file's status, not a row.
+    rejected: report.rejected.filter((r) => r.line > 0 && (r.kind === 'rejected' || r.kind === 'conflict')).length,
     failed,
     ...(report.held !== undefined ? { held: typeof report.held === 'string' ? redact(report.held) : report.held } : {}),
     ...(report.error ? { error: redact(report.error) } : {}),

@@ -125,8 +125,17 @@ export async function runDaemon(config: ServiceConfig, options: DaemonOptions): 
 
 async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise<number> {
   const logger = options.logger;
-  const metrics = createMetrics();
+  // The gauge reads the engine created right after it (no scrape can come before the status server starts).
+  let engineForMetrics: Engine | undefined;
+  const metrics = createMetrics({
+    managedUsers: async () => {
+      if (!engineForMetrics) return 0;
+      await engineForMetrics.state.refresh().catch(() => false);
+      return engineForMetrics.state.managedCount;
+    },
+  });
   const engine = await createEngine(config, { logger, metrics });
+  engineForMetrics = engine;
   try {
     // A mapping that does not compile is an invalid configuration (exit 2) at start, as service.yml is;
     // edited later, it fails that source's runs until fixed (see Engine.mapping).

@@ -38,3 +38,11 @@ test('each createMetrics has its own registry', async (t) => {
   t.regex(await a.registry.metrics(), /^pbxsync_managed_users 5$/m);
   t.regex(await b.registry.metrics(), /^pbxsync_managed_users 7$/m);
 });
+
+test('pbxsync_managed_users is read at each scrape when given a reader (a CLI import next to the daemon changes it)', async (t) => {
+  let managed = 3;
+  const m = createMetrics({ managedUsers: () => managed });
+  t.regex(await m.registry.metrics(), /^pbxsync_managed_users 3$/m);
+  managed = 5;
+  t.regex(await m.registry.metrics(), /^pbxsync_managed_users 5$/m);
+});

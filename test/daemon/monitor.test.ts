@@ -46,7 +46,15 @@ test('a moved file: its record for the state, and its rows and failed operations
 test('rejected rows alone are counted, and the record of a failed file keeps why', async (t) => {
   const metrics = createMetrics();
   const m = new SourceMonitor({ metrics });
-  t.like(m.fileMoved('hr', report({ failed: 0 }), 'processed', '/srv/inbox/processed/staff.csv'), { rejected: 2, failed: 0 });
+  const rows = [
+    { line: 2, kind: 'rejected' as const, reason: 'extension 911 is an emergency number' },
+    { line: 4, kind: 'conflict' as const, reason: 'MAC 001565112233 is held by 1005 (not managed by pbxsync)' },
+  ];
+  t.like(m.fileMoved('hr', report({ failed: 0, rejected: rows }), 'processed', '/srv/inbox/processed/staff.csv'), { rejected: 2, failed: 0 });
+  t.regex(await metrics.registry.metrics(), /^pbxsync_rejected_rows_total\{source="hr"\} 2$/m);
+  // A problem with the whole file (line 0) is the file's status, not a rejected row.
+  const empty = m.fileMoved('hr', report({ rows: 0, applied: 0, failed: 0, rejected: [{ line: 0, kind: 'rejected', reason: 'the file is empty' }], error: 'the file is empty' }), 'failed', '/srv/inbox/failed/empty.csv');
+  t.like(empty, { status: 'failed', rows: 0, rejected: 0 });
   t.regex(await metrics.registry.metrics(), /^pbxsync_rejected_rows_total\{source="hr"\} 2$/m);
   const failed = m.fileMoved('hr', report({ applied: 0, failed: 0, rejected: [], error: 'mapping broken', held: null }), 'failed', '/srv/inbox/failed/staff.csv');
   t.like(failed, { status: 'failed', error: 'mapping broken', held: null });

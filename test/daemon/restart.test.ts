@@ -88,6 +88,10 @@ test('daemon: the last dropped file and the degraded state of a failed/ file are
   t.regex(await (await fetch(`${second.url}/metrics`)).text(), /^pbxsync_source_degraded\{source="inbox"\} 0$/m);
   t.is((await cliStatus(ws)).sources[0]!.degraded, undefined);
   t.is((await pageStatus(second.url)).target.users, 2, 'the page counts the PBX store’s users as the CLI does');
+  // The managed-users gauge follows the import made next to the daemon, not the daemon's own last run.
+  const managed = ((await cliStatus(ws)) as unknown as { managed: number }).managed;
+  t.is(managed, 2);
+  t.regex(await (await fetch(`${second.url}/metrics`)).text(), new RegExp(`^pbxsync_managed_users ${managed}$`, 'm'));
 
   second.child.kill('SIGTERM');
   t.is(await second.exited, 0, second.logs());
