@@ -6,7 +6,7 @@ import { describeError } from '../../src/errors/index.js';
 import type { Identity, RecordIssue, SourceEvent } from '../../src/model/index.js';
 import { CsvFileError, type CsvFile } from './client.js';
 import { openCsvFileAuto } from './threaded.js';
-import { csvRowToIdentity, duplicateKeyMessage, resolveKey } from './transform.js';
+import { EMAIL_COLUMN, NUMBER_COLUMN, csvRowToIdentity, duplicateKeyMessage, resolveKey, type CsvKey } from './transform.js';
 
 /** Options of {@link readCsvFile}. */
 export interface ReadCsvFileOptions {
@@ -24,6 +24,32 @@ export interface ReadCsvFileOptions {
 
 /** Columns a file must have besides its key column: 3CX refuses a user without a first name. */
 const REQUIRED_COLUMNS = ['FirstName'] as const;
+
+/**
+ * What a header lacks, as the issue of a file nothing can be read from: the required columns it does not have
+ * (named as such), and apart from them the key when no key column is there. With `keyColumn: auto` the key is
+ * `Number` or else `EmailAddress` (see {@link resolveKey}), so only a header with neither lacks it, and the
+ * message says that one of the two is needed rather than calling either "the" key column. `field` is the first
+ * column named. Undefined when the header has what a read needs.
+ */
+export function missingHeaderColumns(header: readonly string[], key: CsvKey): { field: string; message: string } | undefined {
+  const required = REQUIRED_COLUMNS.filter((c) => !header.includes(c));
+  const keyMissing = !key.columns.some((c) => header.includes(c));
+  if (required.length === 0 && !keyMissing) return undefined;
+  const parts: string[] = [];
+  if (required.length > 0) {
+    parts.push(required.length === 1 ? `no column ${required[0]} (required)` : `no columns ${required.join(', ')} (required)`);
+  }
+  if (keyMissing) {
+    parts.push(
+      key.auto
+        ? `no key column: one of ${NUMBER_COLUMN} or ${EMAIL_COLUMN} is needed to recognise each row`
+        : `no key column ${key.columns[0]} (the source's keyColumn)`,
+    );
+  }
+  const field = required[0] ?? key.columns[0]!;
+  return { field, message: `the header has ${parts.join(', and ')}; nothing was read` };
+}
 
 /**
  * Reads a CSV file as a source read.
@@ -63,15 +89,9 @@ export async function* readCsvFile(options: ReadCsvFileOptions): AsyncGenerator<
 
   try {
     const key = resolveKey(settings.keyColumn, csv.header);
-    const keyColumn = key.columns[0];
-    const missing = [keyColumn, ...REQUIRED_COLUMNS].filter((c) => !csv.header.includes(c));
-    if (missing.length > 0) {
-      const what = missing.length === 1 ? `column ${missing[0]}` : `columns ${missing.join(', ')}`;
-      yield fileIssue(
-        `the header has no ${what}${missing[0] === keyColumn ? ` (key column)` : ''}; nothing was read`,
-        missing[0],
-        csv.headerLine,
-      );
+    const problem = missingHeaderColumns(csv.header, key);
+    if (problem) {
+      yield fileIssue(problem.message, problem.field, csv.headerLine);
       yield { type: 'end', mode, complete: false };
       return;
     }

@@ -6,8 +6,10 @@ import type { Identity, RecordIssue } from '../../src/model/index.js';
 import type { CsvRow } from './client.js';
 import { canonicalColumn, SECRET_COLUMNS } from './columns.js';
 
-const EMAIL_COLUMN = 'EmailAddress';
-const NUMBER_COLUMN = 'Number';
+/** The 3CX column of the e-mail address: the key of a row without a Number under `keyColumn: auto`. */
+export const EMAIL_COLUMN = 'EmailAddress';
+/** The 3CX column of the extension: the key under `keyColumn: auto` when a row has it. */
+export const NUMBER_COLUMN = 'Number';
 
 /**
  * How the rows of one file are keyed.

@@ -252,11 +252,15 @@ export function commands(program: Command, setExit: (code: number) => void): voi
     .description('for an identity (anchor, e-mail) or an extension: what pbxsync knows of it, every mapping decision and why')
     .argument('<id>', 'e-mail address, extension, anchor or source/anchor')
     .option('-f, --file <csv>', 'CSV file to look the source record up in (default: the newest processed files)')
-    .action(async (id: string, o: { file?: string }) => {
+    .option(
+      '-s, --source <name>',
+      "the source whose record and mapping apply (default: the source/ prefix of ID, the CSV source whose folder holds --file, the source managing the user)",
+    )
+    .action(async (id: string, o: { file?: string; source?: string }) => {
       await withEngine(program, async (engine, g) => {
         const { explain } = await import('../engine/explain.js');
         const file = o.file === undefined ? undefined : await inputFile('--file', o.file);
-        const result = await explain(engine, id, { file });
+        const result = await explain(engine, id, { file, source: o.source });
         // An id that names nothing pbxsync knows is the admin's to correct, like `welcome` of an unknown extension.
         if (!result.found) throw new UsageError(result.text);
         if (g.json) process.stdout.write(JSON.stringify(result.data) + '\n');

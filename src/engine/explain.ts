@@ -10,6 +10,8 @@ import type { Binding } from '../reconcile/types.js';
 import { readSource } from './read.js';
 import { withoutSecrets } from './export.js';
 import { recordedInputs } from './lastApplied.js';
+import { STAGING_FOLDER } from '../../connectors/csv/dropFolder.js';
+import { UsageError } from '../errors/index.js';
 
 function reasonsOf(result: MappingResult): Decision[] {
   return result.kind === 'user' ? result.user.reasons : result.reasons;
@@ -94,18 +96,23 @@ export async function auditHistory(dir: string, userId: string): Promise<AuditHi
   return out;
 }
 
-/** Finds the binding and PBX user an id names: `source/anchor`, an anchor, an extension, an e-mail or a user id. */
-async function lookUp(engine: Engine, id: string): Promise<{ binding?: Binding; user?: PbxUser; also: Binding[] }> {
+/**
+ * Finds the binding and PBX user an id names: `source/anchor`, an anchor, an extension, an e-mail or a user id.
+ * With `preferred`, that source's bindings win over others the id also names (`explain 3002 --source b`).
+ */
+async function lookUp(engine: Engine, id: string, preferred?: string): Promise<{ binding?: Binding; user?: PbxUser; also: Binding[] }> {
   const lower = id.toLowerCase();
   const bindings = engine.state.bindings();
   // Anchors are compared exactly (a base64 objectGUID is case-sensitive), e-mail anchors in lower case.
   const named = bindings.filter(
     (b) => `${b.key.source}/${b.key.anchor}` === id || b.key.anchor === id || (id.includes('@') && b.key.anchor === lower) || b.extension === id,
   );
+  const ofPreferred = named.filter((b) => b.key.source === preferred);
+  const primary = ofPreferred.length > 0 ? ofPreferred : named;
   let user: PbxUser | undefined;
   const target = await engine.openTarget({ readOnly: true });
   try {
-    const wanted = new Set(named.map((b) => b.userId));
+    const wanted = new Set(primary.map((b) => b.userId));
     for await (const u of target.listUsers()) {
       if (wanted.has(u.id) || u.extension === id || u.id === id || (u.email !== null && u.email.toLowerCase() === lower)) {
         // A binding's own user wins over a user that merely has the id as its e-mail or extension.
@@ -116,7 +123,7 @@ async function lookUp(engine: Engine, id: string): Promise<{ binding?: Binding; 
   } finally {
     await target.close();
   }
-  const binding = (user && bindings.find((b) => b.userId === user!.id)) ?? named[0];
+  const binding = (user && bindings.find((b) => b.userId === user!.id)) ?? primary[0];
   if (binding && user && binding.userId !== user.id) user = undefined;
   return { binding, user, also: named.filter((b) => b !== binding) };
 }
@@ -148,20 +155,111 @@ function enablement(user: PbxUser, binding: Binding | undefined, history: AuditH
   return 'disabled in the PBX (not by pbxsync)';
 }
 
+/** The real path of `p` (symbolic links resolved) when it exists, else `p` resolved. */
+async function realPath(p: string): Promise<string> {
+  return fs.realpath(p).catch(() => path.resolve(p));
+}
+
+function isInside(parent: string, child: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/**
+ * The CSV sources whose own folders hold `file`: the drop folder itself, its `processed/` or `failed/` folder,
+ * or the watcher's staging folder inside it (`<folder>/.pbxsync-processing/<slot>/<name>`).
+ */
+async function csvSourcesHolding(engine: Engine, file: string): Promise<string[]> {
+  const dir = path.dirname(await realPath(file));
+  const holders: string[] = [];
+  for (const s of engine.config.sources) {
+    if (!s.csv) continue;
+    const [folder, processed, failed] = await Promise.all([s.csv.folder, s.csv.processed, s.csv.failed].map(realPath));
+    if (dir === folder || dir === processed || dir === failed || isInside(path.join(folder!, STAGING_FOLDER), dir)) holders.push(s.name);
+  }
+  return holders;
+}
+
+function sourceNames(engine: Engine, which: (type: string) => boolean = () => true): string {
+  return engine.config.sources.filter((s) => which(s.type)).map((s) => s.name).join(', ');
+}
+
+/** Options of {@link explain}. */
+export interface ExplainOptions {
+  /** A CSV file to look the source record up in (`--file`). */
+  file?: string;
+  /** The source whose record and mapping apply (`--source`). */
+  source?: string;
+}
+
+/**
+ * The source whose record explains `id`, in this order: the `source/` prefix of the id (when it names a
+ * configured source), `--source`, with `--file` the CSV source whose own folders hold the file (see
+ * {@link csvSourcesHolding}), the source whose binding the id names. With `--file` and none of these, the only
+ * CSV source; several make the file ambiguous, a usage error that names them. Without `--file`, undefined:
+ * every source is looked at in its own inputs.
+ * @throws UsageError when a named source does not exist, the prefix and `--source` disagree, `--file` is
+ *   given for a source that is not a CSV source, or the file could be the input of several CSV sources.
+ */
+async function chooseSource(
+  engine: Engine,
+  id: string,
+  options: ExplainOptions,
+  managing: () => Promise<string | undefined>,
+): Promise<string | undefined> {
+  const configured = (name: string) => engine.config.sources.find((s) => s.name === name);
+  const slash = id.indexOf('/');
+  const prefixed = slash > 0 && configured(id.slice(0, slash)) ? id.slice(0, slash) : undefined;
+  if (options.source !== undefined && !configured(options.source)) {
+    throw new UsageError(`--source ${options.source}: no source of that name in ${engine.config.file} (the sources are ${sourceNames(engine)})`);
+  }
+  if (prefixed && options.source !== undefined && options.source !== prefixed) {
+    throw new UsageError(`${id} names source ${prefixed}, --source names ${options.source}; give one of them`);
+  }
+  let chosen = prefixed ?? options.source;
+  if (chosen) {
+    if (options.file !== undefined && configured(chosen)!.type !== 'csv') {
+      throw new UsageError(`--file is read as a CSV source's input, and ${chosen} is a ${configured(chosen)!.type} source`);
+    }
+    return chosen;
+  }
+  if (options.file === undefined) return undefined;
+  const holders = await csvSourcesHolding(engine, options.file);
+  if (holders.length === 1) return holders[0];
+  // A binding of a source of another kind says nothing about whose CSV file this is.
+  chosen = await managing();
+  if (chosen && configured(chosen)?.type === 'csv') return chosen;
+  const csvSources = engine.config.sources.filter((s) => s.type === 'csv');
+  if (csvSources.length === 1) return csvSources[0]!.name;
+  if (csvSources.length === 0) throw new UsageError(`--file is read as a CSV source's input, and ${engine.config.file} has no CSV source`);
+  throw new UsageError(
+    `${options.file} could be the input of several CSV sources (${holders.length > 1 ? holders.join(', ') : sourceNames(engine, (t) => t === 'csv')}), ` +
+      `and ${id} names no user one of them manages: name the source with --source NAME (or explain SOURCE/${slash > 0 ? id.slice(slash + 1) : id})`,
+  );
+}
+
 /**
  * Explains an identity (anchor, `source/anchor` or e-mail) or an extension from what pbxsync knows: the
  * binding (which source manages it, by which anchor), the PBX user (role, departments, enablement and since
  * when), why it has its extension, and the last run that touched it (audit log). The source record and every
  * mapping decision with the rule that made it come from `options.file`, else from the managing CSV source's
  * processed files (other sources are read); mappings are pure, so re-mapping the record gives the reasons the
- * last run had (unless the mapping file changed since). `found` is false only when nothing at all is known.
+ * last run had (unless the mapping file changed since). The file is read as the input of one source, with its
+ * mapping: see {@link chooseSource}. `found` is false only when nothing at all is known.
+ * @throws UsageError when the source cannot be told (see chooseSource).
  */
-export async function explain(engine: Engine, id: string, options: { file?: string } = {}): Promise<Explanation> {
-  let { binding, user, also } = await lookUp(engine, id);
+export async function explain(engine: Engine, id: string, options: ExplainOptions = {}): Promise<Explanation> {
+  let looked: Awaited<ReturnType<typeof lookUp>> | undefined;
+  const chosen = await chooseSource(engine, id, options, async () => (looked ??= await lookUp(engine, id)).binding?.key.source);
+  // A source chosen otherwise than by the binding: its bindings win over others the id names.
+  if (!looked || (chosen && looked.binding?.key.source !== chosen)) looked = await lookUp(engine, id, chosen);
+  let { binding, user, also } = looked;
+  // `b/3002`: the record's anchor, or the value it is recognised by, is what follows the source's name.
+  const needle = chosen && id.startsWith(`${chosen}/`) ? id.slice(chosen.length + 1) : id;
 
   let found: { identity: Identity; result: MappingResult; source: string } | undefined;
   for (const sourceConfig of engine.config.sources) {
-    if (binding && binding.key.source !== sourceConfig.name) continue;
+    if (chosen ? sourceConfig.name !== chosen : binding && binding.key.source !== sourceConfig.name) continue;
     const source = engine.sources.get(sourceConfig.name)!;
     const mapping = await engine.mapping(sourceConfig.name);
     // The input applied last first: processed/ may have been pruned (`csv.keepDays`) or never held it (`import`).
@@ -173,7 +271,9 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
         : [undefined];
     for (const input of inputs) {
       const read = await readSource({ source, mapping, full: true, input, logger: engine.logger, keepIdentities: true });
-      const identity = read.identities?.find((i) => (binding ? isRecordOf(i, binding, user) : matches(i, id)));
+      const identity = read.identities?.find((i) =>
+        binding && binding.key.source === sourceConfig.name ? isRecordOf(i, binding, user) : matches(i, needle),
+      );
       if (identity) {
         found = { identity, result: await mapping.map(identity), source: sourceConfig.name };
         break;
@@ -189,11 +289,13 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
   const history = user ? await auditHistory(engine.audit.dir, user.id) : {};
   const decisions = found ? reasonsOf(found.result) : [];
 
+  // With several sources, which one's record was looked for (and with which mapping).
+  const readAs = options.file && chosen && engine.config.sources.length > 1 ? ` (read as an input of source ${chosen})` : '';
   if (!binding && !user && !found) {
     return {
       found: false,
       text: `nothing known about ${id}: no binding, no PBX user with that extension or e-mail, and no source record${
-        options.file ? ` in ${options.file}` : ' in the processed files (name the file with --file)'
+        options.file ? ` in ${options.file}${readAs}` : ' in the processed files (name the file with --file)'
       }`,
       data: { id, found: false },
     };
@@ -233,7 +335,7 @@ export async function explain(engine: Engine, id: string, options: { file?: stri
   } else {
     lines.push(
       options.file
-        ? `no source record in ${options.file}`
+        ? `no source record in ${options.file}${readAs}`
         : 'no source record found for the mapping decisions (CSV sources are looked up in the input applied last and their processed files; name one with --file)',
     );
   }

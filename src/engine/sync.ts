@@ -256,6 +256,10 @@ export async function runSync(engine: Engine, request: SyncRequest): Promise<Syn
     // A state folder or PBX store pbxsync cannot write is the machine's problem, not the input's: say so, and
     // let callers retry (a dropped file stays in its folder).
     const failure = asStorageError(err, engine.config.stateDir) ?? err;
+    // A usage-level refusal (exit 2: an unknown source, `apply` of a plan whose basis changed) is the admin's
+    // to correct, not something the source did: neither the run history nor the source's health (status,
+    // /healthz, the daemon's alerts) records it.
+    if (failure instanceof UsageError) throw failure;
     await recordRun(engine, {
       runId,
       sourceNames: request.sources ?? [...engine.sources.keys()],

@@ -1,6 +1,5 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { asStorageError } from '../errors/index.js';
+import { ensureStateFolder, stateFolderError } from './folder.js';
 import { lockResource, type LockOptions } from '../util/lock.js';
 
 export type { LockOptions } from '../util/lock.js';
@@ -17,11 +16,11 @@ export const LOCK_NAME = 'pbxsync.lock';
  */
 export async function acquireLock(stateDir: string, options: LockOptions = {}): Promise<() => Promise<void>> {
   const lockPath = path.join(stateDir, LOCK_NAME);
+  await ensureStateFolder(stateDir);
   try {
-    await mkdir(stateDir, { recursive: true });
     return await lockResource(stateDir, { ...options, lockPath, lockedMessage: `another pbxsync process is applying (lock ${lockPath})` });
   } catch (err) {
-    throw asStorageError(err, stateDir) ?? err;
+    throw (await stateFolderError(err, stateDir)) ?? err;
   }
 }
 
@@ -35,9 +34,10 @@ export const DAEMON_LOCK_NAME = 'pbxsync.daemon.lock';
  * Held for the daemon's lifetime; a lock left by a killed daemon is taken over at once (see lockResource).
  *
  * @throws LockedError naming the state folder and the pid of the daemon holding it, when one runs.
+ * @throws StorageError naming the state folder when it is not a folder or cannot be created.
  */
 export async function acquireDaemonLock(stateDir: string, options: LockOptions = {}): Promise<() => Promise<void>> {
-  await mkdir(stateDir, { recursive: true });
+  await ensureStateFolder(stateDir);
   const lockPath = path.join(stateDir, DAEMON_LOCK_NAME);
   // WARNING: proper-lockfile keys the locks a process holds by resource, so this one must not be stateDir
   // (the apply lock's): the daemon holds both, and releasing one would stop refreshing the other.

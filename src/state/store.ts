@@ -1,10 +1,11 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { keyString, type IdentityKey } from '../model/index.js';
 import { rewriteDue } from '../util/compaction.js';
 import type { Binding, PendingCreate, PlanState, PlanSummary } from '../reconcile/types.js';
+import { ensureStateFolder, stateFolderError } from './folder.js';
 import { BINDINGS_FILE, BINDINGS_LOG_FILE, appendBatch, logHeader, readBindings, serializeBatch, writeSnapshot, type KnownFiles, type LogEntry } from './bindings-file.js';
 
 export { BINDINGS_FILE, BINDINGS_LOG_FILE } from './bindings-file.js';
@@ -247,12 +248,20 @@ export class StateStore {
     this.take(loaded, stamp);
   }
 
-  /** Opens `<stateDir>/state.json` and the bindings (snapshot + log), starting empty when they do not exist. */
+  /**
+   * Opens `<stateDir>/state.json` and the bindings (snapshot + log), starting empty when they do not exist.
+   * @throws StorageError naming the state folder when it is not a folder or cannot be created or read.
+   */
   static async open(stateDir: string): Promise<StateStore> {
-    await mkdir(stateDir, { recursive: true });
-    const stamp = await filesStamp(stateDir);
-    const loaded = await StateStore.load(stateDir);
-    return new StateStore(path.join(stateDir, STATE_FILE), path.resolve(stateDir), loaded, stamp);
+    await ensureStateFolder(stateDir);
+    try {
+      const stamp = await filesStamp(stateDir);
+      const loaded = await StateStore.load(stateDir);
+      return new StateStore(path.join(stateDir, STATE_FILE), path.resolve(stateDir), loaded, stamp);
+    } catch (err) {
+      // An unreadable state file is the machine's problem (permissions, a folder in its place): named as such.
+      throw (await stateFolderError(err, stateDir)) ?? err;
+    }
   }
 
   private static async load(stateDir: string): Promise<Loaded> {

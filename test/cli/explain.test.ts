@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
+import { ROOT, makeWorkspace, person, threeCxCsv } from '../helpers/workspace.js';
 
 test('explain shows the binding and every mapping decision with its rule, by extension, anchor or e-mail', async (t) => {
   const ws = await makeWorkspace();
@@ -123,4 +123,100 @@ test('welcome re-sends the account mail to a user', async (t) => {
   const last = await fs.readFile(path.join(outbox, mails.sort().pop()!), 'utf8');
   t.regex(last, /^To: Anna Smith <anna\.smith@example\.com>/m);
   t.is((await ws.cli(['welcome', '9999'])).code, 2);
+});
+
+/**
+ * Two CSV sources with their own folders: `a` maps with a copy of the shipped mapping whose department default
+ * is Sales, `b` with the shipped one (default DEFAULT), so the decisions say whose mapping read the record.
+ */
+async function twoSourceWorkspace() {
+  const ws = await makeWorkspace();
+  const shipped = await fs.readFile(path.join(ROOT, 'mappings/3cx-csv.yml'), 'utf8');
+  t_assert(shipped.includes('  default: DEFAULT\n'));
+  const mapS = await ws.write('mapS.yml', shipped.replace('  default: DEFAULT\n', '  default: Sales\n'));
+  const config = await fs.readFile(ws.config, 'utf8');
+  const sources = `sources:
+  - name: a
+    type: csv
+    mapping: ${JSON.stringify(mapS)}
+    csv: { folder: inA, stableMs: 300 }
+  - name: b
+    type: csv
+    mapping: ${JSON.stringify(path.join(ROOT, 'mappings/3cx-csv.yml'))}
+    csv: { folder: inB, stableMs: 300 }
+`;
+  await fs.writeFile(ws.config, config.replace(/^sources:\n(?: {2}.*\n| {4}.*\n)+/m, sources));
+  const bText = 'Number,FirstName,LastName,EmailAddress\r\n3001,Al,A,al@example.com\r\n3002,Bea,B,alice@example.com\r\n';
+  return { ws, bText };
+}
+
+function t_assert(ok: boolean): void {
+  if (!ok) throw new Error('the shipped mapping changed: update twoSourceWorkspace');
+}
+
+type Decisions = Array<{ field: string; value?: unknown; rule: string }>;
+
+test('explain --file with two CSV sources: the record is read as the input of the source the id prefix, --source or the file\'s folder names, with its mapping', async (t) => {
+  const { ws, bText } = await twoSourceWorkspace();
+  const bFile = await ws.write('b.csv', bText);
+  const inB = await ws.write('inB/processed/r.csv', bText);
+
+  const asB = async (args: string[]) => {
+    const r = await ws.cli(['explain', ...args, '--json']);
+    t.is(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    const data = JSON.parse(r.stdout) as { source: { name: string; anchor: string; origin: { file: string; line: number } }; decisions: Decisions };
+    t.like(data.source, { name: 'b', anchor: '3002', origin: { line: 3 } }, args.join(' '));
+    const department = data.decisions.find((d) => d.field === 'department')!;
+    t.is(department.value, 'DEFAULT', args.join(' '));
+    t.regex(department.rule, /mappings\/3cx-csv\.yml#department/, args.join(' '));
+    return data;
+  };
+  // The source/ prefix of the id.
+  t.is((await asB(['b/3002', '--file', bFile])).source.origin.file, bFile);
+  // --source.
+  await asB(['3002', '--file', bFile, '--source', 'b']);
+  await asB(['alice@example.com', '--file', bFile, '--source', 'b']);
+  // The folder of b that holds the file (its processed/), without anything else saying so.
+  t.is((await asB(['3002', '--file', inB])).source.origin.file, inB);
+  // Its inbox, failed/ and the watcher's staging folder too.
+  for (const where of ['inB/r.csv', 'inB/failed/r.csv', 'inB/.pbxsync-processing/0001/r.csv']) await asB(['3002', '--file', await ws.write(where, bText)]);
+
+  // The same file as an input of a: a's mapping decides (department default Sales).
+  const asA = await ws.cli(['explain', '3002', '--file', bFile, '--source', 'a']);
+  t.is(asA.code, 0, asA.stderr);
+  t.regex(asA.stdout, /^source record: a 3002 \(\S+b\.csv:3\)$/m);
+  t.regex(asA.stdout, /^ {2}department = "Sales" — .*mapS\.yml#department\.default\]$/m);
+
+  // Nothing says whose file b.csv is: exit 2, naming the sources and --source.
+  const ambiguous = await ws.cli(['explain', '3002', '--file', bFile]);
+  t.is(ambiguous.code, 2, ambiguous.stdout + ambiguous.stderr);
+  t.regex(ambiguous.stderr, /^pbxsync: \S+b\.csv could be the input of several CSV sources \(a, b\), and 3002 names no user one of them manages: name the source with --source NAME \(or explain SOURCE\/3002\)$/m);
+  t.is(ambiguous.stdout, '');
+
+  // Contradictions and unknown names are usage errors.
+  const unknown = await ws.cli(['explain', '3002', '--file', bFile, '--source', 'c']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^pbxsync: --source c: no source of that name in \S+service\.yml \(the sources are a, b\)$/m);
+  const both = await ws.cli(['explain', 'a/3002', '--file', bFile, '--source', 'b']);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /^pbxsync: a\/3002 names source a, --source names b; give one of them$/m);
+
+  // A record that is not in the file, read as b's: said with the source it was read as.
+  const missing = await ws.cli(['explain', 'b/4242', '--file', bFile]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /^pbxsync: nothing known about b\/4242: .* no source record in \S+b\.csv \(read as an input of source b\)$/m);
+});
+
+test('explain --file with two CSV sources: an id naming a user b manages reads the file as b\'s', async (t) => {
+  const { ws, bText } = await twoSourceWorkspace();
+  const bFile = await ws.write('b.csv', bText);
+  const imported = await ws.cli(['import', bFile, '--source', 'b']);
+  t.is(imported.code, 0, imported.stdout + imported.stderr);
+  for (const id of ['3002', 'alice@example.com']) {
+    const r = await ws.cli(['explain', id, '--file', bFile, '--json']);
+    t.is(r.code, 0, r.stderr);
+    const data = JSON.parse(r.stdout) as { managedBy: { source: string }; source: { name: string; anchor: string }; decisions: Decisions };
+    t.like(data, { managedBy: { source: 'b' }, source: { name: 'b', anchor: '3002' } }, id);
+    t.is(data.decisions.find((d) => d.field === 'department')?.value, 'DEFAULT', id);
+  }
 });

@@ -179,6 +179,23 @@ test('import of a folder, a missing file or an unreadable one is a usage error (
   t.regex((await ws.cli(['status'])).stdout, /^source inbox \(csv\): never ran$/m);
 });
 
+test('import of a text file that is no 3CX CSV: the header problem names the missing required column and, apart, the key it needs (exit 4, run recorded)', async (t) => {
+  const ws = await makeWorkspace();
+  const notes = await ws.write('notes.txt', 'Meeting notes\nbring the phones\n');
+  const r = await ws.cli(['import', notes, '--json']);
+  t.is(r.code, 4, r.stdout + r.stderr);
+  const issues = (JSON.parse(r.stdout.trim().split('\n').pop()!) as { issues: Array<{ field?: string; message: string }> }).issues;
+  t.is(issues.length, 1, JSON.stringify(issues));
+  t.is(issues[0]!.field, 'FirstName');
+  t.is(
+    issues[0]!.message,
+    'the header has no column FirstName (required), and no key column: one of Number or EmailAddress is needed to recognise each row; nothing was read',
+  );
+  t.notRegex(r.stdout, /FirstName \(key column\)/);
+  const status = JSON.parse((await ws.cli(['status', '--json'])).stdout) as { runs: Array<{ exitCode: number }> };
+  t.like(status.runs, [{ exitCode: 4 }]);
+});
+
 test('import FILE, then the nightly full run: the import stays, not the newest file in processed/; the file may even be gone', async (t) => {
   const ws = await makeWorkspace();
   // What the daemon applied earlier and moved to processed/.

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
-import { makeWorkspace, staff, threeCxCsv } from '../helpers/workspace.js';
+import { makeWorkspace, spawnDaemon, staff, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 function last(stdout: string): Record<string, any> {
   return JSON.parse(stdout.trim().split('\n').pop()!);
@@ -86,6 +86,44 @@ test('--approve lets a held import through; a saved plan whose basis changed is 
   t.is(forced.code, 0, forced.stderr);
   t.is(last(forced.stdout).summary.disable, 10);
   t.is(await enabledCount(ws), 10);
+});
+
+test('apply of a plan already applied is refused (exit 2) and recorded nowhere: run history and source health stay as they were, the daemon\'s /healthz stays 200', async (t) => {
+  const ws = await makeWorkspace({ mode: 'snapshot' });
+  t.is((await ws.cli(['import', await ws.write('all.csv', threeCxCsv(staff(20)))])).code, 0);
+  const held = await ws.cli(['import', await ws.write('half.csv', threeCxCsv(staff(10))), '--json']);
+  t.is(held.code, 3, held.stdout + held.stderr);
+  const planFile = last(held.stdout).heldPlan as string;
+  const approved = await ws.cli(['apply', planFile]);
+  t.is(approved.code, 0, approved.stdout + approved.stderr);
+
+  const status = async () => {
+    const r = await ws.cli(['status', '--json']);
+    t.is(r.code, 0, r.stderr);
+    const { runs, sources, held: heldPlan } = JSON.parse(r.stdout);
+    return { runs, sources, held: heldPlan };
+  };
+  const before = await status();
+  t.like(before.sources[0], { name: 'inbox', health: { ok: true } });
+
+  const again = await ws.cli(['apply', planFile]);
+  t.is(again.code, 2, again.stdout + again.stderr);
+  t.regex(again.stderr, /the saved plan no longer matches .* \(its basis changed\)/);
+  t.deepEqual(await status(), before, 'neither a run nor a failing source was recorded');
+  t.notRegex((await ws.cli(['status'])).stdout, /FAILING/);
+
+  // The daemon reads the state file for /healthz: a refusal made next to it does not make it unhealthy.
+  const daemon = spawnDaemon(ws);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  const statusUrl = await waitFor('the daemon to start', () =>
+    daemon.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { message?: string; status?: string }).find((e) => e.message === 'pbxsync running')?.status,
+  );
+  t.is((await fetch(`${statusUrl}/healthz`)).status, 200);
+  t.is((await ws.cli(['apply', planFile])).code, 2);
+  const health = await fetch(`${statusUrl}/healthz`);
+  t.is(health.status, 200, await health.text());
+  daemon.child.kill('SIGTERM');
+  t.is(await daemon.exited, 0, daemon.logs());
 });
 
 test('a held snapshot approved with import --approve: the nightly full run keeps the approved state, not the older file in processed/', async (t) => {

@@ -105,10 +105,10 @@ const report = (overrides: Partial<CsvReport>): CsvReport => ({
 });
 
 test('failedFileAlert: the error of a file that could not be read, the rejected rows of one without a usable row, nothing for a held file', (t) => {
-  const unreadable = failedFileAlert(report({ error: 'the header has no column FirstName; nothing was read' }), '/srv/inbox/failed', 'pbx1');
+  const unreadable = failedFileAlert(report({ error: 'the header has no column FirstName (required); nothing was read' }), '/srv/inbox/failed', 'pbx1');
   t.is(unreadable?.subject, 'pbxsync on pbx1: staff.csv went to failed/, nothing applied');
   t.regex(unreadable!.text, /moved to \/srv\/inbox\/failed\./);
-  t.regex(unreadable!.text, /^Error: the header has no column FirstName; nothing was read$/m);
+  t.regex(unreadable!.text, /^Error: the header has no column FirstName \(required\); nothing was read$/m);
 
   const rejected = Array.from({ length: 12 }, (_, i) => ({ line: i + 2, kind: 'rejected' as const, column: 'Number', reason: `extension 91${i} is an emergency number` }));
   const noRow = failedFileAlert(report({ rows: 12, rejected }), '/srv/inbox/failed', 'pbx1');
@@ -126,7 +126,7 @@ test('Alerter.fileFailed: the file alert stands for its source starting to fail;
   const alerter = new Alerter({ mailer, to: ['a@example.com'], logger: silentLogger(), initial: { held: null, sources: { inbox: null, hr: null } }, host: 'pbx1' });
   const subjects = () => mailer.sent.map((m) => m.subject.replace('pbxsync on pbx1: ', ''));
 
-  await alerter.fileFailed(report({ error: 'the header has no column FirstName; nothing was read' }), '/srv/inbox/failed', { held: null, sources: { inbox: 'incomplete read' } });
+  await alerter.fileFailed(report({ error: 'the header has no column FirstName (required); nothing was read' }), '/srv/inbox/failed', { held: null, sources: { inbox: 'incomplete read' } });
   t.deepEqual(subjects(), ['staff.csv went to failed/, nothing applied']);
   // Still failing at the next broken file: only that file is told.
   await alerter.fileFailed(report({ file: '/srv/inbox/tuesday.csv', error: 'empty file' }), '/srv/inbox/failed', { held: null, sources: { inbox: 'incomplete read' } });

@@ -236,7 +236,7 @@ test('daemon: a plan held by a safety guard is told once by e-mail to mail.alert
   await waitFor('broken.csv in failed/', async () => (await fs.readdir(path.join(ws.inbox, 'failed'))).includes('broken.csv.report.json'), 45_000);
   const broken = parseEml(await waitFor('the alert about broken.csv', () => smtp.messages()[1], 20_000));
   t.is(broken.headers.subject?.replace(/^pbxsync on [^:]+: /, ''), 'broken.csv went to failed/, nothing applied');
-  t.regex(broken.text, /^Nothing could be read:\n {2}line 1, EmailAddress: the header has no columns EmailAddress, FirstName/m);
+  t.regex(broken.text, /^Nothing could be read:\n {2}line 1, FirstName: the header has no column FirstName \(required\), and no key column: one of Number or EmailAddress is needed/m);
   const health = (JSON.parse((await ws.cli(['status', '--json'])).stdout) as { sources: Array<{ name: string; health?: { ok: boolean; error?: string } }> }).sources.find((s) => s.name === 'inbox')?.health;
   t.like(health, { ok: false, error: 'incomplete read' }, 'the source is failing');
 

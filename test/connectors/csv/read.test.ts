@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readCsvFile } from '../../../connectors/csv/read.js';
 import { createCsvSource } from '../../../connectors/csv/source.js';
 import { ConfigError } from '../../../src/errors/index.js';
-import type { SourceConfig } from '../../../src/config/types.js';
+import type { CsvSourceSettings, SourceConfig } from '../../../src/config/types.js';
 import { byType, collect, csvSettings, tempDir, writeCsv } from './helpers.js';
 
 async function read(file: string, overrides: Parameters<typeof csvSettings>[1] = {}, dir = path.dirname(file)) {
@@ -141,12 +141,33 @@ for (const c of endTable) {
 }
 
 // The issue names the file (issue.file); its message does not again ("f.csv: f.csv: …" in every output).
-const fileFailures: Array<{ name: string; content: string | undefined; field?: string; message: RegExp }> = [
+const fileFailures: Array<{ name: string; content: string | undefined; field?: string; message: RegExp; settings?: Partial<CsvSourceSettings> }> = [
   { name: 'missing file', content: undefined, message: /^cannot read the file \(ENOENT\)$/ },
   { name: 'empty file', content: '', message: /^the file is empty$/ },
   { name: 'a duplicate column', content: 'Number,FirstName,FirstName\n1001,Anna,Anne\n', message: /^column FirstName appears twice in the header \(columns 2 and 3\)$/ },
-  { name: 'no key column', content: 'FirstName,LastName\nAnna,Adams\n', field: 'EmailAddress', message: /the header has no column EmailAddress \(key column\)/ },
-  { name: 'no FirstName', content: 'Number,LastName\n1001,Adams\n', field: 'FirstName', message: /the header has no column FirstName/ },
+  // keyColumn auto: Number, else EmailAddress; a header with neither lacks the key, and says one of them is needed.
+  {
+    name: 'no key column',
+    content: 'FirstName,LastName\nAnna,Adams\n',
+    field: 'EmailAddress',
+    message: /^the header has no key column: one of Number or EmailAddress is needed to recognise each row; nothing was read$/,
+  },
+  { name: 'no FirstName', content: 'Number,LastName\n1001,Adams\n', field: 'FirstName', message: /^the header has no column FirstName \(required\); nothing was read$/ },
+  { name: 'no FirstName, keyed by e-mail', content: 'EmailAddress,LastName\na@x.com,Adams\n', field: 'FirstName', message: /^the header has no column FirstName \(required\); nothing was read$/ },
+  // A text file that is no 3CX CSV: FirstName is a required column, not a key column; the key is said apart.
+  {
+    name: 'not a 3CX file',
+    content: 'this is,not,a pbx file\n1,2,3\n',
+    field: 'FirstName',
+    message: /^the header has no column FirstName \(required\), and no key column: one of Number or EmailAddress is needed to recognise each row; nothing was read$/,
+  },
+  {
+    name: 'no configured key column',
+    content: 'Number,FirstName\n1001,Anna\n',
+    settings: { keyColumn: 'employeeId' },
+    field: 'employeeId',
+    message: /^the header has no key column employeeId \(the source's keyColumn\); nothing was read$/,
+  },
 ];
 for (const c of fileFailures) {
   for (const mode of ['upsert', 'snapshot'] as const) {
@@ -154,7 +175,7 @@ for (const c of fileFailures) {
       const dir = await tempDir(t);
       const file = path.join(dir, 'f.csv');
       if (c.content !== undefined) await writeFile(file, c.content);
-      const events = await collect(readCsvFile({ source: 'hr', file, settings: csvSettings(dir, { mode }) }));
+      const events = await collect(readCsvFile({ source: 'hr', file, settings: csvSettings(dir, { ...c.settings, mode }) }));
       t.is(events.length, 2);
       const [issue, end] = events;
       t.is(issue.type, 'issue');
