@@ -1,10 +1,9 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { closedPort, refusingSmtp, slowSmtp, smtpMailConfig } from '../helpers/smtp.js';
 import { storedUsers } from '../helpers/store.js';
-import { CLI, makeWorkspace, person, threeCxCsv, waitFor } from '../helpers/workspace.js';
+import { makeWorkspace, person, spawnDaemon, threeCxCsv, waitFor } from '../helpers/workspace.js';
 
 test('the daemon sends the welcome mails left due at its start, without waiting for a run that writes', async (t) => {
   const down = await closedPort();
@@ -17,16 +16,13 @@ test('the daemon sends the welcome mails left due at its start, without waiting 
   const smtp = await slowSmtp(1);
   t.teardown(() => smtp.close());
   await fs.writeFile(ws.config, (await fs.readFile(ws.config, 'utf8')).replace(smtpMailConfig(down), smtpMailConfig(smtp.port)));
-  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child, exited, logs: output } = spawnDaemon(ws);
   t.teardown(() => child.kill('SIGKILL'));
-  let logs = '';
-  child.stderr.on('data', (d) => (logs += d));
-  child.stdout.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor('daemon start', () => logs.includes('pbxsync running'));
+  await waitFor('daemon start', () => output().includes('pbxsync running'));
+  const logs = output();
   t.is(smtp.received(), 3, logs);
   child.kill('SIGTERM');
-  t.is(await exited, 0, logs);
+  t.is(await exited, 0, output());
   t.true((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).every((u) => !u.welcomePending && u.welcomeSentAt !== null));
 });
 
@@ -39,13 +35,10 @@ test('the daemon at start with a mail server that drops every connection: each d
   const server = await refusingSmtp('drop');
   t.teardown(() => server.close());
   await fs.writeFile(ws.config, (await fs.readFile(ws.config, 'utf8')).replace(smtpMailConfig(down), smtpMailConfig(server.port)));
-  const child = spawn(process.execPath, [CLI, '--config', ws.config, 'run'], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child, exited, logs: output } = spawnDaemon(ws);
   t.teardown(() => child.kill('SIGKILL'));
-  let logs = '';
-  child.stderr.on('data', (d) => (logs += d));
-  child.stdout.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor('daemon start', () => logs.includes('pbxsync running'));
+  await waitFor('daemon start', () => output().includes('pbxsync running'));
+  const logs = output();
   // Counted by the server: one connection per mail, not nodemailer's five requeues on top of each.
   t.is(server.connections(), 3, logs);
   const warnings = logs.split('\n').filter((l) => l.includes('"message":"welcome e-mail not sent'));
@@ -55,6 +48,6 @@ test('the daemon at start with a mail server that drops every connection: each d
     t.is(error.split('after connection was closed').length - 1, 1, error);
   }
   child.kill('SIGTERM');
-  t.is(await exited, 0, logs);
+  t.is(await exited, 0, output());
   t.is((await storedUsers(path.join(ws.stateDir, 'pbx.json'))).filter((u) => u.welcomePending).length, 3);
 });
