@@ -170,7 +170,6 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
     getHealth: async () => healthFromStatus(await getStatus(false)),
   });
   closers.push(status.close);
-  metrics.managedUsers.set(engine.state.bindings().length);
   // Before the watchers: a file dropped meanwhile would otherwise find the store locked by this.
   await sendDueWelcomes(engine, scheduler.signal);
   /** Tells the admins what the run of `source` changed (a held plan, a source failing or working again). */
@@ -259,7 +258,6 @@ async function runLocked(config: ServiceConfig, options: DaemonOptions): Promise
             throw new LeaveFileInPlace(`${describeError(err)}; ${retry}`, { retryInMs, runId });
           }
           monitor.runWorked(source.name);
-          metrics.managedUsers.set(engine.state.bindings().length);
           if (!result) throw new LeaveFileInPlace('the daemon is stopping; the file stays for the next start', { runId });
           retries.delete(dropped);
           return result;
@@ -376,7 +374,6 @@ function errorReport(file: string, source: string, runId: string, startedAt: Dat
 async function runScheduled(engine: Engine, monitor: SourceMonitor, source: string, full: boolean, signal: AbortSignal): Promise<void> {
   try {
     const outcome = await runSync(engine, { sources: [source], full, dryRun: false, approve: false, signal });
-    engine.metrics?.managedUsers.set(engine.state.bindings().length);
     // A clean run (exit 0) is in the source's health now, which clears what an earlier dropped file left.
     monitor.runWorked(source);
     if (outcome.exitCode === EXIT.held) engine.logger.warn('scheduled run held', { source, held: outcome.plan.held });
